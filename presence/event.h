@@ -1,0 +1,88 @@
+// Presence events: what the store tells listeners about every change.
+//
+//   class Printer : public presence::EventListener {
+//     void OnEvent(const presence::PresenceEvent& e) override {
+//       std::cout << EventTypeName(e.type) << " " << e.user_id << "\n";
+//     }
+//   };
+//   store->AddListener(&printer);
+//
+// Listeners are called synchronously by the thread that made the change,
+// while the store holds the lock of the event's channel: that is what keeps
+// events in order per channel. A listener must therefore be quick, must not
+// block, and must not call back into the store. Events of different
+// channels may be delivered concurrently from different threads.
+#ifndef PRESENCE_EVENT_H_
+#define PRESENCE_EVENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace presence {
+
+enum class EventType {
+  kJoin,         // The user's first session on the channel began.
+  kLeave,        // The user's last session on the channel left.
+  kTimeout,      // The user's last session on the channel passed its deadline.
+  kStateChange,  // The user's state on the channel changed.
+};
+
+// Returns "join", "leave", "timeout" or "state-change".
+absl::string_view EventTypeName(EventType type);
+
+struct PresenceEvent {
+  EventType type = EventType::kJoin;
+  std::string channel;
+  std::string user_id;
+  // Occupancy of the channel after the change.
+  uint32_t occupancy = 0;
+  absl::Time time;
+  // The user's state on the channel (JSON object text) for joins with state
+  // and state changes; empty otherwise.
+  std::string state;
+  // Strictly increasing per channel. The high 32 bits are an epoch that
+  // changes only when an empty channel gets its first occupant; the low 32
+  // bits count the events of the epoch from 1, so a consumer can tell a gap.
+  uint64_t sequence = 0;
+};
+
+class EventListener {
+ public:
+  virtual ~EventListener() = default;
+
+  // Called once per event; see the file comment for the rules.
+  virtual void OnEvent(const PresenceEvent& event) = 0;
+};
+
+// The set of listeners a store notifies. Thread-safe.
+class ListenerList {
+ public:
+  // Adds `listener`, which must outlive its registration.
+  void Add(EventListener* listener);
+
+  // Removes `listener`. When this returns, no call to it is in progress and
+  // none will start.
+  void Remove(EventListener* listener);
+
+  // Returns whether any listener is registered (so callers can skip
+  // building events nobody receives).
+  bool empty() const { return count_.load(std::memory_order_acquire) == 0; }
+
+  // Calls every listener with `event`.
+  void Notify(const PresenceEvent& event) const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::vector<EventListener*> listeners_;  // Guarded by mu_.
+  std::atomic<size_t> count_{0};
+};
+
+}  // namespace presence
+
+#endif  // PRESENCE_EVENT_H_

@@ -1,0 +1,213 @@
+// The Presence facade: validation of every request before it reaches a
+// store, normalisation, and the heartbeat response.
+#include "presence/presence.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "presence/clock.h"
+#include "presence/memory_store.h"
+
+namespace presence {
+namespace {
+
+using ::testing::HasSubstr;
+
+class PresenceTest : public testing::Test {
+ protected:
+  PresenceTest()
+      : store_(NewMemoryStore(MemoryStoreOptions(), &clock_)),
+        presence_(store_.get(), Limits()) {}
+
+  // Expects INVALID_ARGUMENT mentioning each of `parts`, and no change.
+  template <typename T>
+  void ExpectInvalid(const absl::StatusOr<T>& result,
+                     std::vector<std::string> parts) {
+    ExpectInvalid(result.status(), parts);
+  }
+  void ExpectInvalid(const absl::Status& status, std::vector<std::string> parts) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    for (const std::string& part : parts) {
+      EXPECT_THAT(std::string(status.message()), HasSubstr(part));
+    }
+    EXPECT_EQ(presence_.HereNow(HereNowRequest())->total_channels, 0u);
+    EXPECT_TRUE(presence_.ListGroups()->empty());
+  }
+
+  HeartbeatRequest Heartbeat() {
+    HeartbeatRequest request;
+    request.user_id = "alice";
+    request.channels = {"lobby"};
+    return request;
+  }
+
+  SimulatedClock clock_;
+  std::unique_ptr<PresenceStore> store_;
+  Presence presence_;
+};
+
+TEST_F(PresenceTest, HeartbeatAppliesDefaultTimeoutAndSuggestsInterval) {
+  absl::StatusOr<HeartbeatResult> result = presence_.Heartbeat(Heartbeat());
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->timeout_seconds, 300u);
+  EXPECT_EQ(result->heartbeat_interval_seconds, 149u);
+  HeartbeatRequest request = Heartbeat();
+  request.timeout_seconds = 20;
+  result = presence_.Heartbeat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->timeout_seconds, 20u);
+  EXPECT_EQ(result->heartbeat_interval_seconds, 9u);
+}
+
+TEST_F(PresenceTest, ShortTimeoutsStillSuggestAtLeastOneSecond) {
+  Limits limits;
+  limits.min_timeout_seconds = 1;
+  Presence presence(store_.get(), limits);
+  HeartbeatRequest request = Heartbeat();
+  request.timeout_seconds = 2;
+  absl::StatusOr<HeartbeatResult> result = presence.Heartbeat(request);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->heartbeat_interval_seconds, 1u);
+}
+
+TEST_F(PresenceTest, TimeoutOutsideBoundsIsRefused) {
+  HeartbeatRequest request = Heartbeat();
+  request.timeout_seconds = 19;
+  ExpectInvalid(presence_.Heartbeat(request), {"timeout_seconds", "19", "[20, 3600]"});
+  request.timeout_seconds = 3601;
+  ExpectInvalid(presence_.Heartbeat(request), {"timeout_seconds", "3601"});
+}
+
+TEST_F(PresenceTest, UserIdIsValidatedEverywhere) {
+  HeartbeatRequest heartbeat = Heartbeat();
+  heartbeat.user_id = "";
+  ExpectInvalid(presence_.Heartbeat(heartbeat), {"user_id", "empty"});
+  heartbeat.user_id = "has space";
+  ExpectInvalid(presence_.Heartbeat(heartbeat), {"user_id", "whitespace"});
+  heartbeat.user_id = std::string(93, 'u');
+  ExpectInvalid(presence_.Heartbeat(heartbeat), {"user_id", "92"});
+  ExpectInvalid(presence_.WhereNow({"tab\there"}), {"user_id"});
+  SetStateRequest set;
+  set.channels = {"lobby"};
+  ExpectInvalid(presence_.SetState(set), {"user_id"});
+  GetStateRequest get;
+  get.channels = {"lobby"};
+  ExpectInvalid(presence_.GetState(get), {"user_id"});
+  LeaveRequest leave;
+  leave.channels = {"lobby"};
+  ExpectInvalid(presence_.Leave(leave), {"user_id"});
+}
+
+TEST_F(PresenceTest, SessionIdMayBeEmptyButMustBePrintable) {
+  HeartbeatRequest request = Heartbeat();
+  request.session_id = "tab 1";
+  ExpectInvalid(presence_.Heartbeat(request), {"session_id", "whitespace"});
+  LeaveRequest leave;
+  leave.user_id = "alice";
+  leave.channels = {"lobby"};
+  leave.session_id = std::string(93, 's');
+  ExpectInvalid(presence_.Leave(leave), {"session_id"});
+}
+
+TEST_F(PresenceTest, ChannelNamesAreValidated) {
+  HeartbeatRequest request = Heartbeat();
+  request.channels = {"ok", "a,b"};
+  ExpectInvalid(presence_.Heartbeat(request), {"channels[1]", "','"});
+  request.channels = {"lobby-pnpres"};
+  ExpectInvalid(presence_.Heartbeat(request), {"channels[0]", "-pnpres"});
+  request.channels = {""};
+  ExpectInvalid(presence_.Heartbeat(request), {"channels[0]", "empty"});
+}
+
+TEST_F(PresenceTest, RequestsNeedAChannelOrGroup) {
+  HeartbeatRequest request = Heartbeat();
+  request.channels.clear();
+  ExpectInvalid(presence_.Heartbeat(request), {"channels", "channel_groups", "required"});
+  LeaveRequest leave;
+  leave.user_id = "alice";
+  ExpectInvalid(presence_.Leave(leave), {"required"});
+  SetStateRequest set;
+  set.user_id = "alice";
+  ExpectInvalid(presence_.SetState(set), {"required"});
+  GetStateRequest get;
+  get.user_id = "alice";
+  ExpectInvalid(presence_.GetState(get), {"required"});
+  ExpectInvalid(presence_.AddChannelsToGroup("g", {}), {"channels", "required"});
+  ExpectInvalid(presence_.RemoveChannelsFromGroup("g", {}), {"channels", "required"});
+}
+
+TEST_F(PresenceTest, TooManyChannelsOrGroupsAreRefused) {
+  HeartbeatRequest request = Heartbeat();
+  request.channels.clear();
+  for (int i = 0; i < 1001; ++i) request.channels.push_back(absl::StrCat("c", i));
+  ExpectInvalid(presence_.Heartbeat(request), {"channels", "1001", "at most 1000"});
+  request = Heartbeat();
+  for (int i = 0; i < 11; ++i) request.channel_groups.push_back(absl::StrCat("g", i));
+  ExpectInvalid(presence_.Heartbeat(request), {"channel_groups", "11", "at most 10"});
+  HereNowRequest here;
+  here.channel_groups = request.channel_groups;
+  ExpectInvalid(presence_.HereNow(here), {"channel_groups"});
+}
+
+TEST_F(PresenceTest, GroupNamesAreValidated) {
+  ExpectInvalid(presence_.AddChannelsToGroup("bad/group", {"a"}), {"group", "'/'"});
+  ExpectInvalid(presence_.AddChannelsToGroup("g", {"a", "b*"}), {"channels[1]", "'*'"});
+  ExpectInvalid(presence_.ListChannelsInGroup(""), {"group", "empty"});
+  ExpectInvalid(presence_.DeleteGroup("x:y"), {"group"});
+  HeartbeatRequest request = Heartbeat();
+  request.channel_groups = {"friends-pnpres"};
+  ExpectInvalid(presence_.Heartbeat(request), {"channel_groups[0]", "-pnpres"});
+}
+
+TEST_F(PresenceTest, HereNowLimitIsBounded) {
+  HereNowRequest request;
+  request.limit = 1001;
+  ExpectInvalid(presence_.HereNow(request), {"limit", "1001", "1000"});
+  request.limit = 1000;
+  EXPECT_TRUE(presence_.HereNow(request).ok());
+}
+
+TEST_F(PresenceTest, StatesAreValidated) {
+  ASSERT_TRUE(presence_.Heartbeat(Heartbeat()).ok());
+  SetStateRequest set;
+  set.user_id = "alice";
+  set.channels = {"lobby"};
+  set.state = "[1,2]";
+  absl::Status status = presence_.SetState(set).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("state: must be a JSON object"));
+  set.state = R"({"a":NaN})";
+  EXPECT_EQ(presence_.SetState(set).status().code(), absl::StatusCode::kInvalidArgument);
+  set.state = absl::StrCat(R"({"big":")", std::string(33 * 1024, 'x'), R"("})");
+  status = presence_.SetState(set).status();
+  EXPECT_THAT(std::string(status.message()), HasSubstr("at most 32768"));
+
+  HeartbeatRequest request = Heartbeat();
+  request.states = {{"elsewhere", "{}"}};
+  status = presence_.Heartbeat(request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(R"(states["elsewhere"])"));
+  request.states = {{"lobby", "1"}};
+  status = presence_.Heartbeat(request).status();
+  EXPECT_THAT(std::string(status.message()), HasSubstr(R"(states["lobby"]: must be a JSON object)"));
+  GetStateRequest get;
+  get.user_id = "alice";
+  get.channels = {"lobby"};
+  EXPECT_EQ(presence_.GetState(get)->states.at(0).state, "");
+}
+
+TEST_F(PresenceTest, DuplicateNamesAreMerged) {
+  HeartbeatRequest request = Heartbeat();
+  request.channels = {"b", "a", "b"};
+  ASSERT_TRUE(presence_.Heartbeat(request).ok());
+  EXPECT_THAT(presence_.WhereNow({"alice"})->channels, testing::ElementsAre("a", "b"));
+  HereNowRequest here;
+  here.channels = {"a", "a"};
+  EXPECT_EQ(presence_.HereNow(here)->total_channels, 1u);
+}
+
+}  // namespace
+}  // namespace presence

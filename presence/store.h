@@ -1,0 +1,87 @@
+// PresenceStore: where presence lives. The embedded in-memory store
+// (memory_store.h) is the default; a Redis-backed store shares this
+// interface and the conformance suite (store_conformance.h) runs against
+// every implementation.
+//
+// Callers go through Presence (presence.h), which validates requests and
+// normalises them before they reach a store; a store may therefore assume:
+// names are valid, channel and group lists are sorted and free of duplicates,
+// states are canonical JSON objects within limits, HeartbeatRequest has a
+// non-zero timeout, HereNowRequest has a non-zero limit, and a
+// HeartbeatRequest's states are keyed by names of the request.
+//
+// Thread-safe: every method may be called concurrently. Each call is atomic
+// with respect to the channels it touches.
+#ifndef PRESENCE_STORE_H_
+#define PRESENCE_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "presence/event.h"
+#include "presence/types.h"
+
+namespace presence {
+
+class PresenceStore {
+ public:
+  virtual ~PresenceStore() = default;
+
+  // Returns the occupancy (and a page of occupants) of the request's
+  // channels and of the occupied channels of its groups; with neither, of
+  // every occupied channel. NOT_FOUND names a group that does not exist.
+  virtual absl::StatusOr<HereNowResult> HereNow(
+      const HereNowRequest& request) = 0;
+
+  // Returns the channels the user is present in.
+  virtual absl::StatusOr<WhereNowResult> WhereNow(
+      const WhereNowRequest& request) = 0;
+
+  // Replaces the user's state on the request's channels (FAILED_PRECONDITION
+  // naming those where the user is absent, changing nothing) and on the
+  // channels of its groups where the user is present.
+  virtual absl::StatusOr<SetStateResult> SetState(
+      const SetStateRequest& request) = 0;
+
+  // Returns the user's state on each channel (of the request and its groups)
+  // where the user is present.
+  virtual absl::StatusOr<GetStateResult> GetState(
+      const GetStateRequest& request) = 0;
+
+  // Starts or extends the session's presence on every channel of the request
+  // and its groups, and sets the given states.
+  virtual absl::Status Heartbeat(const HeartbeatRequest& request) = 0;
+
+  // Ends the session on the channels; returns those the user left.
+  virtual absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) = 0;
+
+  // Times out every membership whose last session passed its deadline. The
+  // server calls this periodically; tests call it after moving the clock.
+  virtual absl::Status ExpireSessions() = 0;
+
+  // Channel groups. AddChannels creates the group; FAILED_PRECONDITION when
+  // it would hold more channels than the store's limit. The others return
+  // NOT_FOUND for a group that does not exist; removing a group's last
+  // channel deletes the group.
+  virtual absl::Status AddChannelsToGroup(
+      absl::string_view group, const std::vector<std::string>& channels) = 0;
+  virtual absl::Status RemoveChannelsFromGroup(
+      absl::string_view group, const std::vector<std::string>& channels) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(
+      absl::string_view group) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
+  virtual absl::Status DeleteGroup(absl::string_view group) = 0;
+
+  // Registers `listener` for every event from now on (see event.h).
+  virtual void AddListener(EventListener* listener) = 0;
+
+  // Unregisters `listener`; no call to it is in progress when this returns.
+  virtual void RemoveListener(EventListener* listener) = 0;
+};
+
+}  // namespace presence
+
+#endif  // PRESENCE_STORE_H_

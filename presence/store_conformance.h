@@ -1,0 +1,87 @@
+// The conformance suite: the behaviour every PresenceStore must have,
+// written against the interface (through Presence, with a simulated clock)
+// so the same tests run on the embedded store and on Redis.
+//
+// A store's test instantiates it with a factory:
+//
+//   INSTANTIATE_TEST_SUITE_P(
+//       Memory, StoreConformanceTest,
+//       testing::Values(presence::StoreFactory{
+//           "memory", [](presence::Clock* clock, const presence::Limits& l) {
+//             return presence::NewMemoryStore({l}, clock);
+//           }}),
+//       [](const auto& info) { return info.param.name; });
+#ifndef PRESENCE_STORE_CONFORMANCE_H_
+#define PRESENCE_STORE_CONFORMANCE_H_
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "presence/clock.h"
+#include "presence/event.h"
+#include "presence/limits.h"
+#include "presence/presence.h"
+#include "presence/store.h"
+
+namespace presence {
+
+struct StoreFactory {
+  std::string name;
+  std::function<std::unique_ptr<PresenceStore>(Clock*, const Limits&)> make;
+};
+
+// Records events; thread-safe.
+class EventRecorder : public EventListener {
+ public:
+  void OnEvent(const PresenceEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(event);
+  }
+
+  // Returns the events recorded since the last call, and forgets them.
+  std::vector<PresenceEvent> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(events_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<PresenceEvent> events_;
+};
+
+class StoreConformanceTest : public testing::TestWithParam<StoreFactory> {
+ protected:
+  // Limits of the suite: the defaults with a 1 s minimum timeout.
+  static Limits TestLimits();
+
+  void SetUp() override;
+  void TearDown() override;
+
+  // Heartbeat with an explicit timeout; fails the test on error.
+  void Join(const std::string& user, std::vector<std::string> channels,
+            uint32_t timeout_seconds = 60, const std::string& session = "");
+
+  // Moves the clock and lets the store expire what is due.
+  void Advance(absl::Duration d);
+
+  // Returns the occupancy of one channel.
+  uint32_t Occupancy(const std::string& channel);
+
+  // Returns the user ids listed by HereNow for one channel.
+  std::vector<std::string> Occupants(const std::string& channel,
+                                     uint32_t limit = 0, uint32_t offset = 0);
+
+  SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
+  Limits limits_ = TestLimits();
+  std::unique_ptr<PresenceStore> store_;
+  std::unique_ptr<Presence> presence_;
+  EventRecorder events_;
+};
+
+}  // namespace presence
+
+#endif  // PRESENCE_STORE_CONFORMANCE_H_
