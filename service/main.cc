@@ -1,0 +1,154 @@
+// presence_server: the presence service's gRPC server.
+//
+//   bazel run //service:presence_server -- --listen_address=0.0.0.0:50051
+//
+// Flags are read here only and copied into options structs. SIGTERM or
+// SIGINT drains: health NOT_SERVING, in-flight calls get --shutdown_grace,
+// then the process exits 0.
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "presence/clock.h"
+#include "presence/limits.h"
+#include "presence/memory_store.h"
+#include "presence/presence.h"
+#include "presence/session_expirer.h"
+#include "service/logging.h"
+#include "service/server.h"
+
+ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
+          "host:port to serve gRPC on; port 0 picks a free port");
+ABSL_FLAG(std::string, store, "memory", "Presence store: memory (embedded)");
+ABSL_FLAG(uint32_t, default_timeout_seconds, 300,
+          "Presence timeout of a heartbeat that asks for 0");
+ABSL_FLAG(uint32_t, min_timeout_seconds, 20, "Smallest timeout a heartbeat may ask for");
+ABSL_FLAG(uint32_t, max_timeout_seconds, 3600, "Largest timeout a heartbeat may ask for");
+ABSL_FLAG(uint32_t, max_channels_per_request, 1000, "Channels one request may name");
+ABSL_FLAG(uint32_t, max_groups_per_request, 10, "Channel groups one request may name");
+ABSL_FLAG(uint32_t, max_channels_per_group, 2000, "Channels one group may hold");
+ABSL_FLAG(uint32_t, max_state_bytes, 32 * 1024, "Largest state, as compact JSON");
+ABSL_FLAG(uint32_t, max_state_depth, 16, "Deepest nesting of a state");
+ABSL_FLAG(uint32_t, max_name_chars, 92, "Longest user id, session id, channel or group");
+ABSL_FLAG(int32_t, max_receive_message_bytes, 4 * 1024 * 1024,
+          "Largest request accepted (gRPC max receive message size)");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30),
+          "Interval of server keepalive pings");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(10),
+          "How long a keepalive ping may go unanswered");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
+          "Connections are closed gracefully after this age (load balancing)");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
+          "Time in-flight calls get when a connection ages out");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
+          "Idle connections are closed after this long");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM, how long in-flight calls get before they are cancelled");
+ABSL_FLAG(absl::Duration, expiry_interval, absl::Milliseconds(10),
+          "How often timed-out sessions are swept");
+
+namespace presence {
+namespace {
+
+Limits LimitsFromFlags() {
+  Limits limits;
+  limits.default_timeout_seconds = absl::GetFlag(FLAGS_default_timeout_seconds);
+  limits.min_timeout_seconds = absl::GetFlag(FLAGS_min_timeout_seconds);
+  limits.max_timeout_seconds = absl::GetFlag(FLAGS_max_timeout_seconds);
+  limits.max_channels_per_request = absl::GetFlag(FLAGS_max_channels_per_request);
+  limits.max_groups_per_request = absl::GetFlag(FLAGS_max_groups_per_request);
+  limits.max_channels_per_group = absl::GetFlag(FLAGS_max_channels_per_group);
+  limits.max_state_bytes = absl::GetFlag(FLAGS_max_state_bytes);
+  limits.max_state_depth = absl::GetFlag(FLAGS_max_state_depth);
+  limits.max_name_chars = absl::GetFlag(FLAGS_max_name_chars);
+  return limits;
+}
+
+PresenceServerOptions ServerOptionsFromFlags() {
+  PresenceServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen_address);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  return options;
+}
+
+absl::Status CheckLimits(const Limits& limits) {
+  if (limits.min_timeout_seconds == 0 ||
+      limits.min_timeout_seconds > limits.max_timeout_seconds ||
+      limits.default_timeout_seconds < limits.min_timeout_seconds ||
+      limits.default_timeout_seconds > limits.max_timeout_seconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need 0 < --min_timeout_seconds <= --default_timeout_seconds <= "
+        "--max_timeout_seconds; got ",
+        limits.min_timeout_seconds, ", ", limits.default_timeout_seconds, ", ",
+        limits.max_timeout_seconds));
+  }
+  return absl::OkStatus();
+}
+
+int Run() {
+  const Limits limits = LimitsFromFlags();
+  if (absl::Status status = CheckLimits(limits); !status.ok()) {
+    LogError(status.message());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_store) != "memory") {
+    LogError(absl::StrCat("unknown --store=", absl::GetFlag(FLAGS_store),
+                          "; supported: memory"));
+    return 2;
+  }
+
+  // Block the shutdown signals in every thread (gRPC's included, which
+  // inherit the mask); this thread waits for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  MemoryStoreOptions store_options;
+  store_options.limits = limits;
+  std::unique_ptr<PresenceStore> store = NewMemoryStore(store_options, Clock::Real());
+  Presence presence(store.get(), limits);
+  SessionExpirer expirer(store.get(), absl::GetFlag(FLAGS_expiry_interval));
+
+  absl::StatusOr<std::unique_ptr<PresenceServer>> server =
+      PresenceServer::Start(ServerOptionsFromFlags(), &presence);
+  if (!server.ok()) {
+    LogError(server.status().message());
+    return 1;
+  }
+  LogInfo(absl::StrCat("presence_server listening on ", (*server)->address(),
+                       " (store: memory)"));
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LogInfo(absl::StrCat("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                       "; draining for up to ",
+                       absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  (*server)->Shutdown();
+  expirer.Stop();
+  LogInfo("presence_server stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace presence
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "The presence service's gRPC server. See README.md for the API.");
+  absl::ParseCommandLine(argc, argv);
+  return presence::Run();
+}
