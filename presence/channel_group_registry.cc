@@ -14,9 +14,9 @@ absl::Status GroupNotFoundError(absl::string_view group) {
 
 absl::Status GroupFullError(absl::string_view group, size_t would_hold,
                             uint32_t limit) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "channel group '", group, "' would hold ", would_hold,
-      " channels; a group holds at most ", limit));
+  return absl::FailedPreconditionError(
+      absl::StrCat("channel group '", group, "' would hold ", would_hold,
+                   " channels; a group holds at most ", limit));
 }
 
 absl::Status ChannelGroupRegistry::Add(

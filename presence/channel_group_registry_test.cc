@@ -19,9 +19,11 @@ TEST(ChannelGroupRegistryTest, ExpandUnionsSortedWithoutDuplicates) {
 TEST(ChannelGroupRegistryTest, ExpandNamesTheMissingGroup) {
   ChannelGroupRegistry groups(10);
   ASSERT_TRUE(groups.Add("g1", {"a"}).ok());
-  absl::StatusOr<std::vector<std::string>> result = groups.Expand({"g1", "nope"});
+  absl::StatusOr<std::vector<std::string>> result =
+      groups.Expand({"g1", "nope"});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(result.status().message()), testing::HasSubstr("'nope'"));
+  EXPECT_THAT(std::string(result.status().message()),
+              testing::HasSubstr("'nope'"));
 }
 
 TEST(ChannelGroupRegistryTest, LimitCountsDistinctChannels) {
@@ -30,7 +32,8 @@ TEST(ChannelGroupRegistryTest, LimitCountsDistinctChannels) {
   EXPECT_TRUE(groups.Add("g", {"a", "b", "c"}).ok());
   absl::Status status = groups.Add("g", {"d"});
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(status.message()), testing::HasSubstr("would hold 4"));
+  EXPECT_THAT(std::string(status.message()),
+              testing::HasSubstr("would hold 4"));
   EXPECT_THAT(*groups.List("g"), ElementsAre("a", "b", "c"));
   EXPECT_EQ(groups.Add("new", {"1", "2", "3", "4"}).code(),
             absl::StatusCode::kFailedPrecondition);

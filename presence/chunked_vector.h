@@ -38,7 +38,8 @@ class ChunkedVector {
   void EnsureSize(size_t n) {
     while (size_ < n) {
       const int chunk = ChunkOf(size_);
-      chunks_[chunk].store(new T[ChunkSize(chunk)](), std::memory_order_release);
+      chunks_[chunk].store(new T[ChunkSize(chunk)](),
+                           std::memory_order_release);
       size_ += ChunkSize(chunk);
     }
   }
@@ -56,7 +57,9 @@ class ChunkedVector {
   static constexpr int kFirstChunkBits = 8;
   static constexpr int kMaxChunks = 32 - kFirstChunkBits;
 
-  static size_t ChunkSize(int chunk) { return size_t{1} << (kFirstChunkBits + chunk); }
+  static size_t ChunkSize(int chunk) {
+    return size_t{1} << (kFirstChunkBits + chunk);
+  }
 
   // Chunk k holds indices [base*(2^k - 1), base*(2^(k+1) - 1)).
   static int ChunkOf(size_t i) {

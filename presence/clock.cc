@@ -12,7 +12,8 @@ namespace {
 class RealClock : public Clock {
  public:
   RealClock()
-      : wall_start_(absl::Now()), steady_start_(std::chrono::steady_clock::now()) {}
+      : wall_start_(absl::Now()),
+        steady_start_(std::chrono::steady_clock::now()) {}
 
   absl::Time Now() const override {
     return wall_start_ +

@@ -55,15 +55,21 @@ struct UserKey {
 struct MemberHash {
   using is_transparent = void;
   const ChunkedVector<Membership>* memberships;
-  size_t operator()(uint32_t m) const { return (*this)(UserKey{(*memberships)[m].user}); }
-  size_t operator()(UserKey key) const { return absl::Hash<uint32_t>()(key.user); }
+  size_t operator()(uint32_t m) const {
+    return (*this)(UserKey{(*memberships)[m].user});
+  }
+  size_t operator()(UserKey key) const {
+    return absl::Hash<uint32_t>()(key.user);
+  }
 };
 
 struct MemberEq {
   using is_transparent = void;
   const ChunkedVector<Membership>* memberships;
   bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-  bool operator()(uint32_t m, UserKey key) const { return (*memberships)[m].user == key.user; }
+  bool operator()(uint32_t m, UserKey key) const {
+    return (*memberships)[m].user == key.user;
+  }
   bool operator()(UserKey key, uint32_t m) const { return (*this)(m, key); }
 };
 
@@ -85,9 +91,9 @@ struct Shard {
   std::mutex mu;
   // Everything below is guarded by mu.
   ChunkedVector<Membership> memberships;
-  uint32_t used = 0;            // Membership slots ever handed out.
-  std::vector<uint32_t> free;   // Released membership slots.
-  TimingWheel wheel;            // Node i is membership i.
+  uint32_t used = 0;           // Membership slots ever handed out.
+  std::vector<uint32_t> free;  // Released membership slots.
+  TimingWheel wheel;           // Node i is membership i.
   absl::flat_hash_map<Id, Channel> channels;
   absl::flat_hash_map<uint32_t, std::string> states;  // By membership.
   // Memberships with more than one session (Membership::session is
@@ -188,19 +194,24 @@ class MemoryStore : public PresenceStore {
   }
 
   absl::StatusOr<HereNowResult> HereNow(const HereNowRequest& request) override;
-  absl::StatusOr<WhereNowResult> WhereNow(const WhereNowRequest& request) override;
-  absl::StatusOr<SetStateResult> SetState(const SetStateRequest& request) override;
-  absl::StatusOr<GetStateResult> GetState(const GetStateRequest& request) override;
+  absl::StatusOr<WhereNowResult> WhereNow(
+      const WhereNowRequest& request) override;
+  absl::StatusOr<SetStateResult> SetState(
+      const SetStateRequest& request) override;
+  absl::StatusOr<GetStateResult> GetState(
+      const GetStateRequest& request) override;
   absl::Status Heartbeat(const HeartbeatRequest& request) override;
   absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) override;
   absl::Status ExpireSessions() override;
 
-  absl::Status AddChannelsToGroup(absl::string_view group,
-                                  const std::vector<std::string>& channels) override {
+  absl::Status AddChannelsToGroup(
+      absl::string_view group,
+      const std::vector<std::string>& channels) override {
     return groups_.Add(group, channels);
   }
   absl::Status RemoveChannelsFromGroup(
-      absl::string_view group, const std::vector<std::string>& channels) override {
+      absl::string_view group,
+      const std::vector<std::string>& channels) override {
     return groups_.Remove(group, channels);
   }
   absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(
@@ -214,7 +225,9 @@ class MemoryStore : public PresenceStore {
     return groups_.Delete(group);
   }
 
-  void AddListener(EventListener* listener) override { listeners_.Add(listener); }
+  void AddListener(EventListener* listener) override {
+    listeners_.Add(listener);
+  }
   void RemoveListener(EventListener* listener) override {
     listeners_.Remove(listener);
   }
@@ -223,7 +236,8 @@ class MemoryStore : public PresenceStore {
   // Ticks since epoch_, rounded down (for "now") or up (for deadlines, so a
   // deadline never fires early).
   uint32_t FloorTick(absl::Time t) const {
-    return static_cast<uint32_t>(absl::ToInt64Nanoseconds(t - epoch_) / tick_ns_);
+    return static_cast<uint32_t>(absl::ToInt64Nanoseconds(t - epoch_) /
+                                 tick_ns_);
   }
   uint32_t CeilTick(absl::Time t) const {
     return static_cast<uint32_t>(
@@ -258,15 +272,17 @@ class MemoryStore : public PresenceStore {
 
   // Removes membership `m` (of channel record `channel_id`), discarding its
   // state and emitting `type`. Deletes the channel record when it empties.
-  void RemoveMembership(Shard& shard, uint32_t m, EventType type, absl::Time now);
+  void RemoveMembership(Shard& shard, uint32_t m, EventType type,
+                        absl::Time now);
 
   // Adds or extends session `session` of membership `m`.
-  void TouchSession(Shard& shard, uint32_t m, uint32_t session, uint32_t deadline,
-                    uint32_t now_tick);
+  void TouchSession(Shard& shard, uint32_t m, uint32_t session,
+                    uint32_t deadline, uint32_t now_tick);
 
   // Ends session `session` of membership `m`; returns whether no live
   // session remains (the caller then removes the membership).
-  bool EndSession(Shard& shard, uint32_t m, uint32_t session, uint32_t now_tick);
+  bool EndSession(Shard& shard, uint32_t m, uint32_t session,
+                  uint32_t now_tick);
 
   // Sets the state of membership `m`, emitting a state change if it differs.
   void SetMembershipState(Shard& shard, uint32_t m, Channel& channel,
@@ -298,7 +314,8 @@ void MemoryStore::Advance(Shard& shard, absl::Time now) {
   });
 }
 
-Channel* MemoryStore::FindChannel(Shard& shard, absl::string_view name, Id* id) {
+Channel* MemoryStore::FindChannel(Shard& shard, absl::string_view name,
+                                  Id* id) {
   *id = channel_names_.Find(name);
   if (*id == kNoId) return nullptr;
   auto it = shard.channels.find(*id);
@@ -336,7 +353,8 @@ void MemoryStore::RemoveMembership(Shard& shard, uint32_t m, EventType type,
     ReleaseSession(membership.session);
   }
   {
-    std::lock_guard<std::mutex> lock(user_index_.mu(NameTable::ShardOf(membership.user)));
+    std::lock_guard<std::mutex> lock(
+        user_index_.mu(NameTable::ShardOf(membership.user)));
     user_index_.Remove(membership.user, membership.channel);
   }
   Emit(channel, type, membership.channel, membership.user, now, "");
@@ -356,7 +374,9 @@ void MemoryStore::TouchSession(Shard& shard, uint32_t m, uint32_t session,
     shard.wheel.Schedule(m, deadline);
     return;
   }
-  auto later = [](uint32_t a, uint32_t b) { return TimingWheel::NotAfter(a, b) ? b : a; };
+  auto later = [](uint32_t a, uint32_t b) {
+    return TimingWheel::NotAfter(a, b) ? b : a;
+  };
   if (membership.session != kMultiSession) {
     // A second session: the membership now tracks both.
     if (session != kDefaultSession) sessions_.AddRef(session);
@@ -402,13 +422,15 @@ bool MemoryStore::EndSession(Shard& shard, uint32_t m, uint32_t session,
   uint32_t latest = 0;
   bool any = false;
   for (size_t i = 0; i < list.size();) {
-    if (list[i].id == session || TimingWheel::NotAfter(list[i].deadline, now_tick)) {
+    if (list[i].id == session ||
+        TimingWheel::NotAfter(list[i].deadline, now_tick)) {
       ReleaseSession(list[i].id);
       list[i] = list.back();
       list.pop_back();
       continue;
     }
-    if (!any || TimingWheel::NotAfter(latest, list[i].deadline)) latest = list[i].deadline;
+    if (!any || TimingWheel::NotAfter(latest, list[i].deadline))
+      latest = list[i].deadline;
     any = true;
     ++i;
   }
@@ -461,7 +483,8 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
   // State per channel: a channel's own key wins over its groups' keys.
   absl::flat_hash_map<std::string, const std::string*> state_of;
   for (const auto& [key, state] : request.states) {
-    if (std::binary_search(request.channels.begin(), request.channels.end(), key)) {
+    if (std::binary_search(request.channels.begin(), request.channels.end(),
+                           key)) {
       state_of[key] = &state;
     }
   }
@@ -472,7 +495,8 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
     }
     absl::StatusOr<std::vector<std::string>> members = groups_.Expand({key});
     if (!members.ok()) return members.status();
-    for (const std::string& channel : *members) state_of.try_emplace(channel, &state);
+    for (const std::string& channel : *members)
+      state_of.try_emplace(channel, &state);
   }
 
   const absl::Time now = clock_->Now();
@@ -491,7 +515,8 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
     for (const std::string& name : channels) {
       Shard& shard = ShardFor(name);
       auto state_it = state_of.find(name);
-      const std::string* state = state_it == state_of.end() ? nullptr : state_it->second;
+      const std::string* state =
+          state_it == state_of.end() ? nullptr : state_it->second;
 
       Id channel_id;
       Channel* channel = FindChannel(shard, name, &channel_id);
@@ -505,7 +530,8 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
       const uint32_t existing = FindMember(*channel, user);
       if (existing != kNil) {
         TouchSession(shard, existing, session, deadline, now_tick);
-        if (state != nullptr) SetMembershipState(shard, existing, *channel, *state, now);
+        if (state != nullptr)
+          SetMembershipState(shard, existing, *channel, *state, now);
         continue;
       }
       uint32_t m;
@@ -522,7 +548,8 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
       shard.wheel.Schedule(m, deadline);
       channel->members.insert(m);
       {
-        std::lock_guard<std::mutex> lock(user_index_.mu(NameTable::ShardOf(user)));
+        std::lock_guard<std::mutex> lock(
+            user_index_.mu(NameTable::ShardOf(user)));
         user_index_.Add(user, channel_id);
       }
       if (state != nullptr && !state->empty()) shard.states.emplace(m, *state);
@@ -568,7 +595,8 @@ absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
   return result;
 }
 
-absl::StatusOr<SetStateResult> MemoryStore::SetState(const SetStateRequest& request) {
+absl::StatusOr<SetStateResult> MemoryStore::SetState(
+    const SetStateRequest& request) {
   absl::StatusOr<std::vector<std::string>> group_channels =
       groups_.Expand(request.channel_groups);
   if (!group_channels.ok()) return group_channels.status();
@@ -591,15 +619,15 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(const SetStateRequest& requ
     if (m != kNil) {
       targets.emplace_back(channel, m);
       target_names.push_back(name);
-    } else if (std::binary_search(request.channels.begin(), request.channels.end(),
-                                  name)) {
+    } else if (std::binary_search(request.channels.begin(),
+                                  request.channels.end(), name)) {
       absent.push_back(name);
     }
   }
   if (!absent.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "user '", request.user_id, "' is not present on channels: ",
-        absl::StrJoin(absent, ", "),
+        "user '", request.user_id,
+        "' is not present on channels: ", absl::StrJoin(absent, ", "),
         " (state can only be set where the user is present)"));
   }
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -612,7 +640,8 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(const SetStateRequest& requ
   return result;
 }
 
-absl::StatusOr<GetStateResult> MemoryStore::GetState(const GetStateRequest& request) {
+absl::StatusOr<GetStateResult> MemoryStore::GetState(
+    const GetStateRequest& request) {
   absl::StatusOr<std::vector<std::string>> group_channels =
       groups_.Expand(request.channel_groups);
   if (!group_channels.ok()) return group_channels.status();
@@ -638,7 +667,8 @@ absl::StatusOr<GetStateResult> MemoryStore::GetState(const GetStateRequest& requ
   return result;
 }
 
-absl::StatusOr<WhereNowResult> MemoryStore::WhereNow(const WhereNowRequest& request) {
+absl::StatusOr<WhereNowResult> MemoryStore::WhereNow(
+    const WhereNowRequest& request) {
   const absl::Time now = clock_->Now();
   // Expire first so the answer agrees with HereNow at the same instant.
   for (auto& shard : shards_) {
@@ -664,9 +694,11 @@ absl::StatusOr<WhereNowResult> MemoryStore::WhereNow(const WhereNowRequest& requ
   return result;
 }
 
-absl::StatusOr<HereNowResult> MemoryStore::HereNow(const HereNowRequest& request) {
+absl::StatusOr<HereNowResult> MemoryStore::HereNow(
+    const HereNowRequest& request) {
   const absl::Time now = clock_->Now();
-  const bool global = request.channels.empty() && request.channel_groups.empty();
+  const bool global =
+      request.channels.empty() && request.channel_groups.empty();
   std::vector<std::string> group_channels;
   if (!global) {
     absl::StatusOr<std::vector<std::string>> expanded =
@@ -676,7 +708,8 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(const HereNowRequest& request
   }
 
   // Fills `out` from a channel record (nullptr for an empty channel).
-  auto describe = [&](Shard& shard, const Channel* channel, ChannelOccupancy& out) {
+  auto describe = [&](Shard& shard, const Channel* channel,
+                      ChannelOccupancy& out) {
     if (channel == nullptr) return;
     out.occupancy = static_cast<uint32_t>(channel->members.size());
     if (!request.include_user_ids || request.offset >= out.occupancy) return;

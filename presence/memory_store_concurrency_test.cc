@@ -30,7 +30,8 @@ class OccupancyTracker : public EventListener {
     last = event.sequence;
     int& count = occupancy_[event.channel];
     if (event.type == EventType::kJoin) ++count;
-    if (event.type == EventType::kLeave || event.type == EventType::kTimeout) --count;
+    if (event.type == EventType::kLeave || event.type == EventType::kTimeout)
+      --count;
     EXPECT_EQ(count, static_cast<int>(event.occupancy)) << event.channel;
   }
 
@@ -85,7 +86,8 @@ TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {
             if (rng() % 4 == 0) hb.channel_groups = {"g"};
             hb.session_id = session;
             hb.timeout_seconds = 1 + rng() % 3;
-            if (rng() % 3 == 0) hb.states = {{channel, absl::StrCat(R"({"n":)", i, "}")}};
+            if (rng() % 3 == 0)
+              hb.states = {{channel, absl::StrCat(R"({"n":)", i, "}")}};
             ASSERT_TRUE(presence.Heartbeat(hb).ok());
             break;
           }
@@ -126,7 +128,8 @@ TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {
   ASSERT_TRUE(all.ok());
   int listed = 0;
   for (const auto& channel : all->channels) {
-    EXPECT_EQ(static_cast<int>(channel.occupancy), tracker.occupancy(channel.name));
+    EXPECT_EQ(static_cast<int>(channel.occupancy),
+              tracker.occupancy(channel.name));
     EXPECT_EQ(channel.occupancy, channel.occupants.size());
     for (const auto& occupant : channel.occupants) {
       EXPECT_THAT(presence.WhereNow({occupant.user_id})->channels,
@@ -144,7 +147,8 @@ TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {
   clock.Advance(absl::Seconds(10));
   ASSERT_TRUE(store->ExpireSessions().ok());
   EXPECT_EQ(presence.HereNow(HereNowRequest())->total_channels, 0u);
-  for (int c = 0; c < 12; ++c) EXPECT_EQ(tracker.occupancy(absl::StrCat("c", c)), 0);
+  for (int c = 0; c < 12; ++c)
+    EXPECT_EQ(tracker.occupancy(absl::StrCat("c", c)), 0);
   store->RemoveListener(&tracker);
 }
 

@@ -13,16 +13,17 @@
 namespace presence {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(
-    Memory, StoreConformanceTest,
-    testing::Values(StoreFactory{
-        "memory",
-        [](Clock* clock, const Limits& limits) {
-          MemoryStoreOptions options;
-          options.limits = limits;
-          return NewMemoryStore(options, clock);
-        }}),
-    [](const testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Memory, StoreConformanceTest,
+                         testing::Values(StoreFactory{
+                             "memory",
+                             [](Clock* clock, const Limits& limits) {
+                               MemoryStoreOptions options;
+                               options.limits = limits;
+                               return NewMemoryStore(options, clock);
+                             }}),
+                         [](const testing::TestParamInfo<StoreFactory>& info) {
+                           return info.param.name;
+                         });
 
 class MemoryStoreTest : public testing::Test {
  protected:
@@ -37,7 +38,8 @@ class MemoryStoreTest : public testing::Test {
   }
   ~MemoryStoreTest() override { store_->RemoveListener(&events_); }
 
-  void Join(const std::string& user, const std::string& channel, uint32_t timeout) {
+  void Join(const std::string& user, const std::string& channel,
+            uint32_t timeout) {
     HeartbeatRequest request;
     request.user_id = user;
     request.channels = {channel};
@@ -93,7 +95,8 @@ TEST_F(MemoryStoreTest, ManyUsersAndChannelsStayConsistent) {
   for (int round = 0; round < 3; ++round) {
     for (int u = 0; u < 50; ++u) {
       for (int c = 0; c < 8; ++c) {
-        Join(absl::StrCat("user", u), absl::StrCat("chan", (u + c) % 20), 1 + c);
+        Join(absl::StrCat("user", u), absl::StrCat("chan", (u + c) % 20),
+             1 + c);
       }
     }
     LeaveRequest leave;
@@ -105,7 +108,8 @@ TEST_F(MemoryStoreTest, ManyUsersAndChannelsStayConsistent) {
     uint32_t memberships = 0;
     for (const auto& channel : all->channels) {
       for (const auto& occupant : channel.occupants) {
-        absl::StatusOr<WhereNowResult> where = presence_->WhereNow({occupant.user_id});
+        absl::StatusOr<WhereNowResult> where =
+            presence_->WhereNow({occupant.user_id});
         ASSERT_TRUE(where.ok());
         EXPECT_THAT(where->channels, testing::Contains(channel.name));
       }

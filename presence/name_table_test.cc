@@ -27,7 +27,8 @@ TEST(NameTableTest, ShardOfNameMatchesShardOfId) {
   NameTable names;
   for (int i = 0; i < 1000; ++i) {
     const std::string name = "user-" + std::to_string(i);
-    EXPECT_EQ(NameTable::ShardOf(names.Acquire(name)), NameTable::ShardOf(name));
+    EXPECT_EQ(NameTable::ShardOf(names.Acquire(name)),
+              NameTable::ShardOf(name));
   }
 }
 
@@ -41,7 +42,8 @@ TEST(NameTableTest, FreedIdsAreReusedAndLongNamesSurvive) {
   names.Release(a);
   // Reuses a's slot when the new name hashes to the same shard.
   std::vector<NameTable::Id> ids;
-  for (int i = 0; i < 100; ++i) ids.push_back(names.Acquire("n" + std::to_string(i)));
+  for (int i = 0; i < 100; ++i)
+    ids.push_back(names.Acquire("n" + std::to_string(i)));
   bool reused = false;
   for (NameTable::Id id : ids) reused |= id == a;
   EXPECT_TRUE(reused);

@@ -44,20 +44,22 @@ absl::StatusOr<std::string> NormalizeState(absl::string_view field,
 }  // namespace
 
 absl::StatusOr<HereNowResult> Presence::HereNow(HereNowRequest request) {
-  absl::Status status = NormalizeTargets(request.channels, request.channel_groups,
-                                         /*required=*/false, limits_);
+  absl::Status status =
+      NormalizeTargets(request.channels, request.channel_groups,
+                       /*required=*/false, limits_);
   if (!status.ok()) return status;
   if (request.limit > limits_.max_here_now_limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: ", request.limit, " is more than the maximum ",
-                     limits_.max_here_now_limit));
+    return absl::InvalidArgumentError(absl::StrCat("limit: ", request.limit,
+                                                   " is more than the maximum ",
+                                                   limits_.max_here_now_limit));
   }
   if (request.limit == 0) request.limit = limits_.max_here_now_limit;
   if (!request.include_user_ids) request.include_state = false;
   return store_->HereNow(request);
 }
 
-absl::StatusOr<WhereNowResult> Presence::WhereNow(const WhereNowRequest& request) {
+absl::StatusOr<WhereNowResult> Presence::WhereNow(
+    const WhereNowRequest& request) {
   absl::Status status = ValidateUserId("user_id", request.user_id, limits_);
   if (!status.ok()) return status;
   return store_->WhereNow(request);
@@ -70,8 +72,8 @@ absl::StatusOr<SetStateResult> Presence::SetState(SetStateRequest request) {
                               /*required=*/true, limits_);
   }
   if (!status.ok()) return status;
-  absl::StatusOr<std::string> state =
-      NormalizeState("state", request.state.empty() ? "{}" : request.state, limits_);
+  absl::StatusOr<std::string> state = NormalizeState(
+      "state", request.state.empty() ? "{}" : request.state, limits_);
   if (!state.ok()) return state.status();
   request.state = *std::move(state);
   return store_->SetState(request);
@@ -89,7 +91,8 @@ absl::StatusOr<GetStateResult> Presence::GetState(GetStateRequest request) {
 
 absl::StatusOr<HeartbeatResult> Presence::Heartbeat(HeartbeatRequest request) {
   absl::Status status = ValidateUserId("user_id", request.user_id, limits_);
-  if (status.ok()) status = ValidateSessionId("session_id", request.session_id, limits_);
+  if (status.ok())
+    status = ValidateSessionId("session_id", request.session_id, limits_);
   if (status.ok()) {
     status = NormalizeTargets(request.channels, request.channel_groups,
                               /*required=*/true, limits_);
@@ -106,12 +109,14 @@ absl::StatusOr<HeartbeatResult> Presence::Heartbeat(HeartbeatRequest request) {
   }
   for (auto& [key, state] : request.states) {
     const std::string field = absl::StrCat("states[\"", key, "\"]");
-    if (!std::binary_search(request.channels.begin(), request.channels.end(), key) &&
+    if (!std::binary_search(request.channels.begin(), request.channels.end(),
+                            key) &&
         !std::binary_search(request.channel_groups.begin(),
                             request.channel_groups.end(), key)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": the key must be one of the request's channels or "
-                 "channel_groups"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field,
+                       ": the key must be one of the request's channels or "
+                       "channel_groups"));
     }
     absl::StatusOr<std::string> canonical =
         NormalizeState(field, state.empty() ? "{}" : state, limits_);
@@ -129,7 +134,8 @@ absl::StatusOr<HeartbeatResult> Presence::Heartbeat(HeartbeatRequest request) {
 
 absl::StatusOr<LeaveResult> Presence::Leave(LeaveRequest request) {
   absl::Status status = ValidateUserId("user_id", request.user_id, limits_);
-  if (status.ok()) status = ValidateSessionId("session_id", request.session_id, limits_);
+  if (status.ok())
+    status = ValidateSessionId("session_id", request.session_id, limits_);
   if (status.ok()) {
     status = NormalizeTargets(request.channels, request.channel_groups,
                               /*required=*/true, limits_);
@@ -144,19 +150,21 @@ absl::Status Presence::AddChannelsToGroup(absl::string_view group,
   if (status.ok()) status = ValidateChannelList("channels", channels, limits_);
   if (!status.ok()) return status;
   if (channels.empty()) {
-    return absl::InvalidArgumentError("channels: at least one channel is required");
+    return absl::InvalidArgumentError(
+        "channels: at least one channel is required");
   }
   SortUnique(channels);
   return store_->AddChannelsToGroup(group, channels);
 }
 
-absl::Status Presence::RemoveChannelsFromGroup(absl::string_view group,
-                                               std::vector<std::string> channels) {
+absl::Status Presence::RemoveChannelsFromGroup(
+    absl::string_view group, std::vector<std::string> channels) {
   absl::Status status = ValidateGroupName("group", group, limits_);
   if (status.ok()) status = ValidateChannelList("channels", channels, limits_);
   if (!status.ok()) return status;
   if (channels.empty()) {
-    return absl::InvalidArgumentError("channels: at least one channel is required");
+    return absl::InvalidArgumentError(
+        "channels: at least one channel is required");
   }
   SortUnique(channels);
   return store_->RemoveChannelsFromGroup(group, channels);

@@ -28,7 +28,8 @@ class PresenceTest : public testing::Test {
                      std::vector<std::string> parts) {
     ExpectInvalid(result.status(), parts);
   }
-  void ExpectInvalid(const absl::Status& status, std::vector<std::string> parts) {
+  void ExpectInvalid(const absl::Status& status,
+                     std::vector<std::string> parts) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     for (const std::string& part : parts) {
       EXPECT_THAT(std::string(status.message()), HasSubstr(part));
@@ -76,7 +77,8 @@ TEST_F(PresenceTest, ShortTimeoutsStillSuggestAtLeastOneSecond) {
 TEST_F(PresenceTest, TimeoutOutsideBoundsIsRefused) {
   HeartbeatRequest request = Heartbeat();
   request.timeout_seconds = 19;
-  ExpectInvalid(presence_.Heartbeat(request), {"timeout_seconds", "19", "[20, 3600]"});
+  ExpectInvalid(presence_.Heartbeat(request),
+                {"timeout_seconds", "19", "[20, 3600]"});
   request.timeout_seconds = 3601;
   ExpectInvalid(presence_.Heartbeat(request), {"timeout_seconds", "3601"});
 }
@@ -125,7 +127,8 @@ TEST_F(PresenceTest, ChannelNamesAreValidated) {
 TEST_F(PresenceTest, RequestsNeedAChannelOrGroup) {
   HeartbeatRequest request = Heartbeat();
   request.channels.clear();
-  ExpectInvalid(presence_.Heartbeat(request), {"channels", "channel_groups", "required"});
+  ExpectInvalid(presence_.Heartbeat(request),
+                {"channels", "channel_groups", "required"});
   LeaveRequest leave;
   leave.user_id = "alice";
   ExpectInvalid(presence_.Leave(leave), {"required"});
@@ -135,26 +138,34 @@ TEST_F(PresenceTest, RequestsNeedAChannelOrGroup) {
   GetStateRequest get;
   get.user_id = "alice";
   ExpectInvalid(presence_.GetState(get), {"required"});
-  ExpectInvalid(presence_.AddChannelsToGroup("g", {}), {"channels", "required"});
-  ExpectInvalid(presence_.RemoveChannelsFromGroup("g", {}), {"channels", "required"});
+  ExpectInvalid(presence_.AddChannelsToGroup("g", {}),
+                {"channels", "required"});
+  ExpectInvalid(presence_.RemoveChannelsFromGroup("g", {}),
+                {"channels", "required"});
 }
 
 TEST_F(PresenceTest, TooManyChannelsOrGroupsAreRefused) {
   HeartbeatRequest request = Heartbeat();
   request.channels.clear();
-  for (int i = 0; i < 1001; ++i) request.channels.push_back(absl::StrCat("c", i));
-  ExpectInvalid(presence_.Heartbeat(request), {"channels", "1001", "at most 1000"});
+  for (int i = 0; i < 1001; ++i)
+    request.channels.push_back(absl::StrCat("c", i));
+  ExpectInvalid(presence_.Heartbeat(request),
+                {"channels", "1001", "at most 1000"});
   request = Heartbeat();
-  for (int i = 0; i < 11; ++i) request.channel_groups.push_back(absl::StrCat("g", i));
-  ExpectInvalid(presence_.Heartbeat(request), {"channel_groups", "11", "at most 10"});
+  for (int i = 0; i < 11; ++i)
+    request.channel_groups.push_back(absl::StrCat("g", i));
+  ExpectInvalid(presence_.Heartbeat(request),
+                {"channel_groups", "11", "at most 10"});
   HereNowRequest here;
   here.channel_groups = request.channel_groups;
   ExpectInvalid(presence_.HereNow(here), {"channel_groups"});
 }
 
 TEST_F(PresenceTest, GroupNamesAreValidated) {
-  ExpectInvalid(presence_.AddChannelsToGroup("bad/group", {"a"}), {"group", "'/'"});
-  ExpectInvalid(presence_.AddChannelsToGroup("g", {"a", "b*"}), {"channels[1]", "'*'"});
+  ExpectInvalid(presence_.AddChannelsToGroup("bad/group", {"a"}),
+                {"group", "'/'"});
+  ExpectInvalid(presence_.AddChannelsToGroup("g", {"a", "b*"}),
+                {"channels[1]", "'*'"});
   ExpectInvalid(presence_.ListChannelsInGroup(""), {"group", "empty"});
   ExpectInvalid(presence_.DeleteGroup("x:y"), {"group"});
   HeartbeatRequest request = Heartbeat();
@@ -178,9 +189,11 @@ TEST_F(PresenceTest, StatesAreValidated) {
   set.state = "[1,2]";
   absl::Status status = presence_.SetState(set).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("state: must be a JSON object"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("state: must be a JSON object"));
   set.state = R"({"a":NaN})";
-  EXPECT_EQ(presence_.SetState(set).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(presence_.SetState(set).status().code(),
+            absl::StatusCode::kInvalidArgument);
   set.state = absl::StrCat(R"({"big":")", std::string(33 * 1024, 'x'), R"("})");
   status = presence_.SetState(set).status();
   EXPECT_THAT(std::string(status.message()), HasSubstr("at most 32768"));
@@ -189,10 +202,12 @@ TEST_F(PresenceTest, StatesAreValidated) {
   request.states = {{"elsewhere", "{}"}};
   status = presence_.Heartbeat(request).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()), HasSubstr(R"(states["elsewhere"])"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(R"(states["elsewhere"])"));
   request.states = {{"lobby", "1"}};
   status = presence_.Heartbeat(request).status();
-  EXPECT_THAT(std::string(status.message()), HasSubstr(R"(states["lobby"]: must be a JSON object)"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(R"(states["lobby"]: must be a JSON object)"));
   GetStateRequest get;
   get.user_id = "alice";
   get.channels = {"lobby"};
@@ -203,7 +218,8 @@ TEST_F(PresenceTest, DuplicateNamesAreMerged) {
   HeartbeatRequest request = Heartbeat();
   request.channels = {"b", "a", "b"};
   ASSERT_TRUE(presence_.Heartbeat(request).ok());
-  EXPECT_THAT(presence_.WhereNow({"alice"})->channels, testing::ElementsAre("a", "b"));
+  EXPECT_THAT(presence_.WhereNow({"alice"})->channels,
+              testing::ElementsAre("a", "b"));
   HereNowRequest here;
   here.channels = {"a", "a"};
   EXPECT_EQ(presence_.HereNow(here)->total_channels, 1u);

@@ -24,24 +24,37 @@ class CountingStore : public PresenceStore {
     called_.wait(lock, [&] { return calls_ >= n; });
   }
 
-  absl::StatusOr<HereNowResult> HereNow(const HereNowRequest&) override { return Unused(); }
-  absl::StatusOr<WhereNowResult> WhereNow(const WhereNowRequest&) override { return Unused(); }
-  absl::StatusOr<SetStateResult> SetState(const SetStateRequest&) override { return Unused(); }
-  absl::StatusOr<GetStateResult> GetState(const GetStateRequest&) override { return Unused(); }
+  absl::StatusOr<HereNowResult> HereNow(const HereNowRequest&) override {
+    return Unused();
+  }
+  absl::StatusOr<WhereNowResult> WhereNow(const WhereNowRequest&) override {
+    return Unused();
+  }
+  absl::StatusOr<SetStateResult> SetState(const SetStateRequest&) override {
+    return Unused();
+  }
+  absl::StatusOr<GetStateResult> GetState(const GetStateRequest&) override {
+    return Unused();
+  }
   absl::Status Heartbeat(const HeartbeatRequest&) override { return Unused(); }
-  absl::StatusOr<LeaveResult> Leave(const LeaveRequest&) override { return Unused(); }
+  absl::StatusOr<LeaveResult> Leave(const LeaveRequest&) override {
+    return Unused();
+  }
   absl::Status AddChannelsToGroup(absl::string_view,
                                   const std::vector<std::string>&) override {
     return Unused();
   }
-  absl::Status RemoveChannelsFromGroup(absl::string_view,
-                                       const std::vector<std::string>&) override {
+  absl::Status RemoveChannelsFromGroup(
+      absl::string_view, const std::vector<std::string>&) override {
     return Unused();
   }
-  absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(absl::string_view) override {
+  absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(
+      absl::string_view) override {
     return Unused();
   }
-  absl::StatusOr<std::vector<std::string>> ListGroups() override { return Unused(); }
+  absl::StatusOr<std::vector<std::string>> ListGroups() override {
+    return Unused();
+  }
   absl::Status DeleteGroup(absl::string_view) override { return Unused(); }
   void AddListener(EventListener*) override {}
   void RemoveListener(EventListener*) override {}

@@ -80,7 +80,8 @@ std::vector<std::string> StoreConformanceTest::Occupants(
   EXPECT_TRUE(result.ok()) << result.status();
   std::vector<std::string> ids;
   if (!result.ok()) return ids;
-  for (const Occupant& o : result->channels.at(0).occupants) ids.push_back(o.user_id);
+  for (const Occupant& o : result->channels.at(0).occupants)
+    ids.push_back(o.user_id);
   return ids;
 }
 
@@ -95,7 +96,8 @@ LeaveRequest LeaveOf(const std::string& user, std::vector<std::string> channels,
   return request;
 }
 
-SetStateRequest SetStateOf(const std::string& user, std::vector<std::string> channels,
+SetStateRequest SetStateOf(const std::string& user,
+                           std::vector<std::string> channels,
                            const std::string& state) {
   SetStateRequest request;
   request.user_id = user;
@@ -120,8 +122,9 @@ TEST_P(StoreConformanceTest, HeartbeatJoinsAndEmitsJoin) {
 
 TEST_P(StoreConformanceTest, JoinOnSeveralChannelsEmitsOneJoinEach) {
   Join("alice", {"b", "a", "c"});
-  EXPECT_THAT(Summary(events_.Take()),
-              ElementsAre("join alice@a 1", "join alice@b 1", "join alice@c 1"));
+  EXPECT_THAT(
+      Summary(events_.Take()),
+      ElementsAre("join alice@a 1", "join alice@b 1", "join alice@c 1"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("a", "b", "c"));
 }
 
@@ -281,23 +284,26 @@ TEST_P(StoreConformanceTest, LeaveOfUnknownSessionChangesNothing) {
 TEST_P(StoreConformanceTest, SetStateReplacesTheWholeState) {
   Join("alice", {"lobby"});
   events_.Take();
-  absl::StatusOr<SetStateResult> set =
-      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"mood":"happy","age":3})"));
+  absl::StatusOr<SetStateResult> set = presence_->SetState(
+      SetStateOf("alice", {"lobby"}, R"({"mood":"happy","age":3})"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_THAT(set->channels, ElementsAre("lobby"));
   EXPECT_EQ(set->state, R"({"mood":"happy","age":3})");
-  set = presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"mood":"sad"})"));
+  set =
+      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"mood":"sad"})"));
   ASSERT_TRUE(set.ok());
-  EXPECT_THAT(Summary(events_.Take()),
-              ElementsAre(R"(state-change alice@lobby 1 {"mood":"happy","age":3})",
-                          R"(state-change alice@lobby 1 {"mood":"sad"})"));
+  EXPECT_THAT(
+      Summary(events_.Take()),
+      ElementsAre(R"(state-change alice@lobby 1 {"mood":"happy","age":3})",
+                  R"(state-change alice@lobby 1 {"mood":"sad"})"));
 
   GetStateRequest get;
   get.user_id = "alice";
   get.channels = {"lobby"};
   absl::StatusOr<GetStateResult> got = presence_->GetState(get);
   ASSERT_TRUE(got.ok());
-  EXPECT_THAT(got->states, ElementsAre(ChannelState{"lobby", R"({"mood":"sad"})"}));
+  EXPECT_THAT(got->states,
+              ElementsAre(ChannelState{"lobby", R"({"mood":"sad"})"}));
 
   HereNowRequest here;
   here.channels = {"lobby"};
@@ -310,9 +316,12 @@ TEST_P(StoreConformanceTest, SetStateReplacesTheWholeState) {
 
 TEST_P(StoreConformanceTest, SettingTheSameStateAgainEmitsNothing) {
   Join("alice", {"lobby"});
-  ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
   events_.Take();
-  ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"lobby"}, R"({ "a" : 1 })")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({ "a" : 1 })"))
+          .ok());
   EXPECT_THAT(events_.Take(), IsEmpty());
 }
 
@@ -334,7 +343,8 @@ TEST_P(StoreConformanceTest, SetStateWhereAbsentFailsAndChangesNothing) {
 
 TEST_P(StoreConformanceTest, StateIsDiscardedWithThePresence) {
   Join("alice", {"a", "b"}, 10);
-  ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"a", "b"}, R"({"x":1})")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("alice", {"a", "b"}, R"({"x":1})")).ok());
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"a"})).ok());
   Advance(absl::Seconds(10));  // b times out.
   Join("alice", {"a", "b"}, 10);
@@ -343,7 +353,8 @@ TEST_P(StoreConformanceTest, StateIsDiscardedWithThePresence) {
   get.channels = {"a", "b"};
   absl::StatusOr<GetStateResult> got = presence_->GetState(get);
   ASSERT_TRUE(got.ok());
-  EXPECT_THAT(got->states, ElementsAre(ChannelState{"a", ""}, ChannelState{"b", ""}));
+  EXPECT_THAT(got->states,
+              ElementsAre(ChannelState{"a", ""}, ChannelState{"b", ""}));
 }
 
 TEST_P(StoreConformanceTest, SetStateOnGroupAppliesWhereUserIsPresent) {
@@ -366,7 +377,8 @@ TEST_P(StoreConformanceTest, HeartbeatStatesApplyByChannelAndGroup) {
   request.user_id = "alice";
   request.channels = {"a"};
   request.channel_groups = {"g"};
-  request.states = {{"g", R"({"from":"group"})"}, {"a", R"({"from":"channel"})"}};
+  request.states = {{"g", R"({"from":"group"})"},
+                    {"a", R"({"from":"channel"})"}};
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
   // A join carries the state it was made with.
   EXPECT_THAT(Summary(events_.Take()),
@@ -383,7 +395,8 @@ TEST_P(StoreConformanceTest, HeartbeatStatesApplyByChannelAndGroup) {
 
 TEST_P(StoreConformanceTest, EmptyStateObjectClearsState) {
   Join("alice", {"lobby"});
-  ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
   ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"lobby"}, "{}")).ok());
   GetStateRequest get;
   get.user_id = "alice";
@@ -428,23 +441,28 @@ TEST_P(StoreConformanceTest, MissingGroupIsNotFoundAndChangesNothing) {
   heartbeat.channel_groups = {"real", "ghost"};
   absl::StatusOr<HeartbeatResult> hb = presence_->Heartbeat(heartbeat);
   EXPECT_EQ(hb.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(hb.status().message()), testing::HasSubstr("'ghost'"));
+  EXPECT_THAT(std::string(hb.status().message()),
+              testing::HasSubstr("'ghost'"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), IsEmpty());
 
   HereNowRequest here;
   here.channel_groups = {"ghost"};
-  EXPECT_EQ(presence_->HereNow(here).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(presence_->HereNow(here).status().code(),
+            absl::StatusCode::kNotFound);
   LeaveRequest leave;
   leave.user_id = "alice";
   leave.channel_groups = {"ghost"};
-  EXPECT_EQ(presence_->Leave(leave).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(presence_->Leave(leave).status().code(),
+            absl::StatusCode::kNotFound);
   SetStateRequest set = SetStateOf("alice", {}, "{}");
   set.channel_groups = {"ghost"};
-  EXPECT_EQ(presence_->SetState(set).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(presence_->SetState(set).status().code(),
+            absl::StatusCode::kNotFound);
   GetStateRequest get;
   get.user_id = "alice";
   get.channel_groups = {"ghost"};
-  EXPECT_EQ(presence_->GetState(get).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(presence_->GetState(get).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_THAT(events_.Take(), IsEmpty());
 }
 
@@ -452,7 +470,8 @@ TEST_P(StoreConformanceTest, ChannelGroupLifecycle) {
   ASSERT_TRUE(presence_->AddChannelsToGroup("g2", {"z"}).ok());
   ASSERT_TRUE(presence_->AddChannelsToGroup("g1", {"b", "a"}).ok());
   ASSERT_TRUE(presence_->AddChannelsToGroup("g1", {"c", "a"}).ok());
-  EXPECT_THAT(*presence_->ListChannelsInGroup("g1"), ElementsAre("a", "b", "c"));
+  EXPECT_THAT(*presence_->ListChannelsInGroup("g1"),
+              ElementsAre("a", "b", "c"));
   EXPECT_THAT(*presence_->ListGroups(), ElementsAre("g1", "g2"));
   ASSERT_TRUE(presence_->RemoveChannelsFromGroup("g1", {"b", "nope"}).ok());
   EXPECT_THAT(*presence_->ListChannelsInGroup("g1"), ElementsAre("a", "c"));
@@ -474,7 +493,8 @@ TEST_P(StoreConformanceTest, GroupChannelLimitIsEnforcedAtomically) {
   }
   for (size_t i = 0; i < channels.size(); i += 1000) {
     std::vector<std::string> chunk(
-        channels.begin() + i, channels.begin() + std::min(channels.size(), i + 1000));
+        channels.begin() + i,
+        channels.begin() + std::min(channels.size(), i + 1000));
     ASSERT_TRUE(presence_->AddChannelsToGroup("big", chunk).ok());
   }
   absl::Status status = presence_->AddChannelsToGroup("big", {"x", "y"});
@@ -487,7 +507,8 @@ TEST_P(StoreConformanceTest, GroupChannelLimitIsEnforcedAtomically) {
 }
 
 TEST_P(StoreConformanceTest, HereNowPagesAreStableAndOccupancyExact) {
-  for (int i = 24; i >= 0; --i) Join(absl::StrCat("user-", i < 10 ? "0" : "", i), {"big"});
+  for (int i = 24; i >= 0; --i)
+    Join(absl::StrCat("user-", i < 10 ? "0" : "", i), {"big"});
   std::vector<std::string> all;
   for (uint32_t offset = 0; offset < 25; offset += 10) {
     HereNowRequest request;
@@ -498,7 +519,8 @@ TEST_P(StoreConformanceTest, HereNowPagesAreStableAndOccupancyExact) {
     ASSERT_TRUE(page.ok());
     EXPECT_EQ(page->channels.at(0).occupancy, 25u);
     EXPECT_EQ(page->total_occupancy, 25u);
-    for (const Occupant& o : page->channels.at(0).occupants) all.push_back(o.user_id);
+    for (const Occupant& o : page->channels.at(0).occupants)
+      all.push_back(o.user_id);
   }
   ASSERT_EQ(all.size(), 25u);
   EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
@@ -556,7 +578,8 @@ TEST_P(StoreConformanceTest, WithoutUserIdsNoOccupantsAreListed) {
 
 TEST_P(StoreConformanceTest, StateIsListedOnlyWhenAsked) {
   Join("alice", {"lobby"});
-  ASSERT_TRUE(presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
   EXPECT_THAT(Occupants("lobby"), ElementsAre("alice"));
   HereNowRequest request;
   request.channels = {"lobby"};
@@ -568,15 +591,17 @@ TEST_P(StoreConformanceTest, StateIsListedOnlyWhenAsked) {
 TEST_P(StoreConformanceTest, EventsArriveInOrderWithConsecutiveSequences) {
   Join("alice", {"lobby"});
   Join("bob", {"lobby"});
-  ASSERT_TRUE(presence_->SetState(SetStateOf("bob", {"lobby"}, R"({"a":1})")).ok());
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("bob", {"lobby"}, R"({"a":1})")).ok());
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
   ASSERT_TRUE(presence_->Leave(LeaveOf("bob", {"lobby"})).ok());
   Join("carol", {"lobby"});
   std::vector<PresenceEvent> events = events_.Take();
-  EXPECT_THAT(Summary(events),
-              ElementsAre("join alice@lobby 1", "join bob@lobby 2",
-                          R"(state-change bob@lobby 2 {"a":1})", "leave alice@lobby 1",
-                          "leave bob@lobby 0", "join carol@lobby 1"));
+  EXPECT_THAT(
+      Summary(events),
+      ElementsAre("join alice@lobby 1", "join bob@lobby 2",
+                  R"(state-change bob@lobby 2 {"a":1})", "leave alice@lobby 1",
+                  "leave bob@lobby 0", "join carol@lobby 1"));
   for (size_t i = 1; i < 5; ++i) {
     EXPECT_EQ(events[i].sequence, events[i - 1].sequence + 1) << i;
   }

@@ -33,7 +33,8 @@ TEST(TimingWheelTest, FiresAtDeadlineNeverBefore) {
 TEST(TimingWheelTest, DeadlinesBeyondOneRotationWait) {
   TimingWheel wheel(4, 0);  // 16 slots.
   wheel.Schedule(7, 40);    // Same slot as 8, 24.
-  for (uint32_t t = 1; t < 40; ++t) ASSERT_THAT(AdvanceTo(wheel, t), IsEmpty()) << t;
+  for (uint32_t t = 1; t < 40; ++t)
+    ASSERT_THAT(AdvanceTo(wheel, t), IsEmpty()) << t;
   EXPECT_THAT(AdvanceTo(wheel, 40), ElementsAre(7));
 }
 

@@ -52,9 +52,7 @@ int32_t DecodeUtf8(absl::string_view s, size_t* i) {
   return cp;
 }
 
-bool IsControl(int32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
-}
+bool IsControl(int32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
 bool IsWhitespace(int32_t cp) {
   switch (cp) {
@@ -74,7 +72,8 @@ bool IsWhitespace(int32_t cp) {
 }
 
 std::string Describe(int32_t cp) {
-  if (cp >= 0x20 && cp < 0x7F) return absl::StrCat("'", std::string(1, static_cast<char>(cp)), "'");
+  if (cp >= 0x20 && cp < 0x7F)
+    return absl::StrCat("'", std::string(1, static_cast<char>(cp)), "'");
   return absl::StrFormat("U+%04X", cp);
 }
 
@@ -90,9 +89,9 @@ absl::Status ValidateName(absl::string_view field, absl::string_view value,
   }
   // Checked on bytes first so a huge value is refused without decoding it.
   if (value.size() > 4 * size_t{limits.max_name_chars}) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": ", what, " is longer than ", limits.max_name_chars,
-        " characters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", what, " is longer than ",
+                     limits.max_name_chars, " characters"));
   }
   size_t chars = 0;
   for (size_t i = 0; i < value.size();) {
@@ -117,8 +116,8 @@ absl::Status ValidateName(absl::string_view field, absl::string_view value,
   }
   if (chars > limits.max_name_chars) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", what, " has ", chars,
-                     " characters; at most ", limits.max_name_chars));
+        absl::StrCat(field, ": ", what, " has ", chars, " characters; at most ",
+                     limits.max_name_chars));
   }
   if (kind == NameKind::kChannel && absl::EndsWith(value, kPresenceSuffix)) {
     return absl::InvalidArgumentError(
@@ -134,8 +133,8 @@ absl::Status ValidateNameList(absl::string_view field,
                               const Limits& limits) {
   if (names.size() > max_count) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", names.size(), " ", what,
-                     "s given; at most ", max_count, " per request"));
+        absl::StrCat(field, ": ", names.size(), " ", what, "s given; at most ",
+                     max_count, " per request"));
   }
   for (size_t i = 0; i < names.size(); ++i) {
     absl::Status status =
@@ -174,21 +173,19 @@ absl::Status ValidateUserId(absl::string_view field, absl::string_view value,
   return ValidateName(field, value, limits, NameKind::kId, "user id");
 }
 
-absl::Status ValidateSessionId(absl::string_view field,
-                               absl::string_view value, const Limits& limits) {
-  return ValidateName(field, value, limits, NameKind::kSessionId,
-                      "session id");
+absl::Status ValidateSessionId(absl::string_view field, absl::string_view value,
+                               const Limits& limits) {
+  return ValidateName(field, value, limits, NameKind::kSessionId, "session id");
 }
 
 absl::Status ValidateChannelName(absl::string_view field,
                                  absl::string_view value,
                                  const Limits& limits) {
-  return ValidateName(field, value, limits, NameKind::kChannel,
-                      "channel name");
+  return ValidateName(field, value, limits, NameKind::kChannel, "channel name");
 }
 
-absl::Status ValidateGroupName(absl::string_view field,
-                               absl::string_view value, const Limits& limits) {
+absl::Status ValidateGroupName(absl::string_view field, absl::string_view value,
+                               const Limits& limits) {
   return ValidateName(field, value, limits, NameKind::kChannel, "group name");
 }
 
@@ -218,12 +215,13 @@ absl::StatusOr<std::string> CanonicalState(absl::string_view field,
   rapidjson::Document doc;
   // Iterative: deep input cannot overflow the stack. No NaN/Infinity flag:
   // RapidJSON refuses them by default.
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(
-      json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag |
+            rapidjson::kParseFullPrecisionFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": not valid JSON (", rapidjson::GetParseError_En(doc.GetParseError()),
-        " at offset ", doc.GetErrorOffset(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": not valid JSON (",
+                     rapidjson::GetParseError_En(doc.GetParseError()),
+                     " at offset ", doc.GetErrorOffset(), ")"));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError(
@@ -241,9 +239,9 @@ absl::StatusOr<std::string> CanonicalState(absl::string_view field,
         absl::StrCat(field, ": contains a number that is not finite"));
   }
   if (buffer.GetSize() > limits.max_state_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": ", buffer.GetSize(), " bytes serialized; at most ",
-        limits.max_state_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", buffer.GetSize(),
+                     " bytes serialized; at most ", limits.max_state_bytes));
   }
   return std::string(buffer.GetString(), buffer.GetSize());
 }

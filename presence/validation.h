@@ -28,15 +28,14 @@ namespace presence {
 absl::Status ValidateUserId(absl::string_view field, absl::string_view value,
                             const Limits& limits);
 
-absl::Status ValidateSessionId(absl::string_view field,
-                               absl::string_view value, const Limits& limits);
+absl::Status ValidateSessionId(absl::string_view field, absl::string_view value,
+                               const Limits& limits);
 
 absl::Status ValidateChannelName(absl::string_view field,
-                                 absl::string_view value,
-                                 const Limits& limits);
+                                 absl::string_view value, const Limits& limits);
 
-absl::Status ValidateGroupName(absl::string_view field,
-                               absl::string_view value, const Limits& limits);
+absl::Status ValidateGroupName(absl::string_view field, absl::string_view value,
+                               const Limits& limits);
 
 // Validates the count (at most max_channels_per_request) and every name of
 // a channel list. `field` is e.g. "channels".

@@ -27,34 +27,51 @@ TEST(ValidationTest, UserIds) {
   std::string wide;
   for (int i = 0; i < 92; ++i) wide += "用";
   EXPECT_TRUE(ValidateUserId("user_id", wide, kLimits).ok());
-  ExpectInvalid(ValidateUserId("user_id", wide + "用", kLimits), "93 characters");
-  ExpectInvalid(ValidateUserId("user_id", "", kLimits), "user_id: must not be empty");
-  ExpectInvalid(ValidateUserId("user_id", std::string(93, 'a'), kLimits), "at most 92");
+  ExpectInvalid(ValidateUserId("user_id", wide + "用", kLimits),
+                "93 characters");
+  ExpectInvalid(ValidateUserId("user_id", "", kLimits),
+                "user_id: must not be empty");
+  ExpectInvalid(ValidateUserId("user_id", std::string(93, 'a'), kLimits),
+                "at most 92");
   ExpectInvalid(ValidateUserId("user_id", "a b", kLimits), "whitespace ' '");
-  ExpectInvalid(ValidateUserId("user_id", "a\tb", kLimits), "control character U+0009");
-  ExpectInvalid(ValidateUserId("user_id", "a\xc2\xa0" "b", kLimits), "whitespace U+00A0");
-  ExpectInvalid(ValidateUserId("user_id", "a\x7f", kLimits), "control character U+007F");
+  ExpectInvalid(ValidateUserId("user_id", "a\tb", kLimits),
+                "control character U+0009");
+  ExpectInvalid(ValidateUserId("user_id",
+                               "a\xc2\xa0"
+                               "b",
+                               kLimits),
+                "whitespace U+00A0");
+  ExpectInvalid(ValidateUserId("user_id", "a\x7f", kLimits),
+                "control character U+007F");
   ExpectInvalid(ValidateUserId("user_id", "\xff", kLimits), "not valid UTF-8");
-  ExpectInvalid(ValidateUserId("user_id", "\xc0\xaf", kLimits), "not valid UTF-8");  // Overlong.
-  ExpectInvalid(ValidateUserId("user_id", "\xed\xa0\x80", kLimits), "not valid UTF-8");  // Surrogate.
-  ExpectInvalid(ValidateUserId("user_id", "ab\xe4\xb8", kLimits), "not valid UTF-8");  // Truncated.
-  ExpectInvalid(ValidateUserId("user_id", std::string(1000, 'a'), kLimits), "longer than 92");
+  ExpectInvalid(ValidateUserId("user_id", "\xc0\xaf", kLimits),
+                "not valid UTF-8");  // Overlong.
+  ExpectInvalid(ValidateUserId("user_id", "\xed\xa0\x80", kLimits),
+                "not valid UTF-8");  // Surrogate.
+  ExpectInvalid(ValidateUserId("user_id", "ab\xe4\xb8", kLimits),
+                "not valid UTF-8");  // Truncated.
+  ExpectInvalid(ValidateUserId("user_id", std::string(1000, 'a'), kLimits),
+                "longer than 92");
 }
 
 TEST(ValidationTest, SessionIds) {
   EXPECT_TRUE(ValidateSessionId("session_id", "", kLimits).ok());
   EXPECT_TRUE(ValidateSessionId("session_id", "tab-1", kLimits).ok());
-  ExpectInvalid(ValidateSessionId("session_id", "tab 1", kLimits), "session_id");
+  ExpectInvalid(ValidateSessionId("session_id", "tab 1", kLimits),
+                "session_id");
 }
 
 TEST(ValidationTest, ChannelNames) {
   EXPECT_TRUE(ValidateChannelName("c", "lobby.main_1-x", kLimits).ok());
   for (const char* bad : {",", ":", "*", "/", "\\"}) {
-    ExpectInvalid(ValidateChannelName("channels[0]", absl::StrCat("a", bad, "b"), kLimits),
-                  absl::StrCat("channels[0]: \"a", bad, "b\" contains '", bad, "'"));
+    ExpectInvalid(
+        ValidateChannelName("channels[0]", absl::StrCat("a", bad, "b"),
+                            kLimits),
+        absl::StrCat("channels[0]: \"a", bad, "b\" contains '", bad, "'"));
   }
   ExpectInvalid(ValidateChannelName("c", "a b", kLimits), "whitespace");
-  ExpectInvalid(ValidateChannelName("c", std::string("a\0b", 3), kLimits), "U+0000");
+  ExpectInvalid(ValidateChannelName("c", std::string("a\0b", 3), kLimits),
+                "U+0000");
   ExpectInvalid(ValidateChannelName("c", "lobby-pnpres", kLimits), "-pnpres");
   EXPECT_TRUE(ValidateChannelName("c", "lobby-pnpresx", kLimits).ok());
   ExpectInvalid(ValidateGroupName("group", "g/1", kLimits), "group name");
@@ -66,42 +83,57 @@ TEST(ValidationTest, Lists) {
   channels.push_back("c");
   ExpectInvalid(ValidateChannelList("channels", channels, kLimits),
                 "channels: 1001 channel names given; at most 1000 per request");
-  ExpectInvalid(ValidateGroupList("channel_groups", std::vector<std::string>(11, "g"), kLimits),
+  ExpectInvalid(ValidateGroupList("channel_groups",
+                                  std::vector<std::string>(11, "g"), kLimits),
                 "at most 10 per request");
   ExpectInvalid(ValidateGroupList("channel_groups", {"ok", "b,ad"}, kLimits),
                 "channel_groups[1]");
 }
 
 TEST(ValidationTest, StateIsCanonicalised) {
-  absl::StatusOr<std::string> state =
-      CanonicalState("state", R"( { "a" : [1, 2.5, "x", null, true], "b": {} } )", kLimits);
+  absl::StatusOr<std::string> state = CanonicalState(
+      "state", R"( { "a" : [1, 2.5, "x", null, true], "b": {} } )", kLimits);
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(*state, R"({"a":[1,2.5,"x",null,true],"b":{}})");
 }
 
 TEST(ValidationTest, StateRules) {
-  ExpectInvalid(CanonicalState("state", "[]", kLimits).status(), "state: must be a JSON object");
-  ExpectInvalid(CanonicalState("state", "\"s\"", kLimits).status(), "must be a JSON object");
-  ExpectInvalid(CanonicalState("state", "{", kLimits).status(), "state: not valid JSON");
-  ExpectInvalid(CanonicalState("state", R"({"a":NaN})", kLimits).status(), "not valid JSON");
-  ExpectInvalid(CanonicalState("state", R"({"a":Infinity})", kLimits).status(), "not valid JSON");
-  ExpectInvalid(CanonicalState("state", R"({"a":1e999})", kLimits).status(), "state");
+  ExpectInvalid(CanonicalState("state", "[]", kLimits).status(),
+                "state: must be a JSON object");
+  ExpectInvalid(CanonicalState("state", "\"s\"", kLimits).status(),
+                "must be a JSON object");
+  ExpectInvalid(CanonicalState("state", "{", kLimits).status(),
+                "state: not valid JSON");
+  ExpectInvalid(CanonicalState("state", R"({"a":NaN})", kLimits).status(),
+                "not valid JSON");
+  ExpectInvalid(CanonicalState("state", R"({"a":Infinity})", kLimits).status(),
+                "not valid JSON");
+  ExpectInvalid(CanonicalState("state", R"({"a":1e999})", kLimits).status(),
+                "state");
 
   std::string nested = "1";
   for (int depth = 1; depth <= 16; ++depth) nested = "{\"a\":" + nested + "}";
   EXPECT_TRUE(CanonicalState("state", nested, kLimits).ok());  // Depth 16.
-  ExpectInvalid(CanonicalState("state", "{\"a\":" + nested + "}", kLimits).status(),
-                "nested deeper than 16");
+  ExpectInvalid(
+      CanonicalState("state", "{\"a\":" + nested + "}", kLimits).status(),
+      "nested deeper than 16");
   // Arrays count as levels too, and huge depth does not overflow the stack.
-  std::string very_deep = "{\"a\":" + std::string(50000, '[') + std::string(50000, ']') + "}";
-  ExpectInvalid(CanonicalState("state", very_deep, kLimits).status(), "nested deeper");
+  std::string very_deep =
+      "{\"a\":" + std::string(50000, '[') + std::string(50000, ']') + "}";
+  ExpectInvalid(CanonicalState("state", very_deep, kLimits).status(),
+                "nested deeper");
 
   const std::string filler(32 * 1024 - 8, 'x');
-  EXPECT_TRUE(CanonicalState("state", R"({"a":")" + filler + R"("})", kLimits).ok());
-  ExpectInvalid(CanonicalState("state", R"({"ab":")" + filler + R"("})", kLimits).status(),
-                "32769 bytes serialized; at most 32768");
+  EXPECT_TRUE(
+      CanonicalState("state", R"({"a":")" + filler + R"("})", kLimits).ok());
+  ExpectInvalid(
+      CanonicalState("state", R"({"ab":")" + filler + R"("})", kLimits)
+          .status(),
+      "32769 bytes serialized; at most 32768");
   // Whitespace does not count against the limit.
-  EXPECT_TRUE(CanonicalState("state", R"({"a":   ")" + filler + R"("   })", kLimits).ok());
+  EXPECT_TRUE(
+      CanonicalState("state", R"({"a":   ")" + filler + R"("   })", kLimits)
+          .ok());
 }
 
 }  // namespace

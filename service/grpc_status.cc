@@ -12,7 +12,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (message.size() > kMaxErrorMessageBytes) {
     // Cut on a UTF-8 character boundary.
     size_t cut = kMaxErrorMessageBytes;
-    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80)
+      --cut;
     message = absl::StrCat(message.substr(0, cut), "... (truncated)");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);

@@ -13,9 +13,11 @@ TEST(GrpcStatusTest, CodesCarryOverWithTheirMessages) {
     absl::Status in;
     grpc::StatusCode out;
   } cases[] = {
-      {absl::InvalidArgumentError("user_id: bad"), grpc::StatusCode::INVALID_ARGUMENT},
+      {absl::InvalidArgumentError("user_id: bad"),
+       grpc::StatusCode::INVALID_ARGUMENT},
       {absl::NotFoundError("g"), grpc::StatusCode::NOT_FOUND},
-      {absl::FailedPreconditionError("p"), grpc::StatusCode::FAILED_PRECONDITION},
+      {absl::FailedPreconditionError("p"),
+       grpc::StatusCode::FAILED_PRECONDITION},
       {absl::UnavailableError("u"), grpc::StatusCode::UNAVAILABLE},
       {absl::ResourceExhaustedError("r"), grpc::StatusCode::RESOURCE_EXHAUSTED},
       {absl::InternalError("i"), grpc::StatusCode::INTERNAL},

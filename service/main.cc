@@ -28,14 +28,21 @@ ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
 ABSL_FLAG(std::string, store, "memory", "Presence store: memory (embedded)");
 ABSL_FLAG(uint32_t, default_timeout_seconds, 300,
           "Presence timeout of a heartbeat that asks for 0");
-ABSL_FLAG(uint32_t, min_timeout_seconds, 20, "Smallest timeout a heartbeat may ask for");
-ABSL_FLAG(uint32_t, max_timeout_seconds, 3600, "Largest timeout a heartbeat may ask for");
-ABSL_FLAG(uint32_t, max_channels_per_request, 1000, "Channels one request may name");
-ABSL_FLAG(uint32_t, max_groups_per_request, 10, "Channel groups one request may name");
-ABSL_FLAG(uint32_t, max_channels_per_group, 2000, "Channels one group may hold");
-ABSL_FLAG(uint32_t, max_state_bytes, 32 * 1024, "Largest state, as compact JSON");
+ABSL_FLAG(uint32_t, min_timeout_seconds, 20,
+          "Smallest timeout a heartbeat may ask for");
+ABSL_FLAG(uint32_t, max_timeout_seconds, 3600,
+          "Largest timeout a heartbeat may ask for");
+ABSL_FLAG(uint32_t, max_channels_per_request, 1000,
+          "Channels one request may name");
+ABSL_FLAG(uint32_t, max_groups_per_request, 10,
+          "Channel groups one request may name");
+ABSL_FLAG(uint32_t, max_channels_per_group, 2000,
+          "Channels one group may hold");
+ABSL_FLAG(uint32_t, max_state_bytes, 32 * 1024,
+          "Largest state, as compact JSON");
 ABSL_FLAG(uint32_t, max_state_depth, 16, "Deepest nesting of a state");
-ABSL_FLAG(uint32_t, max_name_chars, 92, "Longest user id, session id, channel or group");
+ABSL_FLAG(uint32_t, max_name_chars, 92,
+          "Longest user id, session id, channel or group");
 ABSL_FLAG(int32_t, max_receive_message_bytes, 4 * 1024 * 1024,
           "Largest request accepted (gRPC max receive message size)");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30),
@@ -61,7 +68,8 @@ Limits LimitsFromFlags() {
   limits.default_timeout_seconds = absl::GetFlag(FLAGS_default_timeout_seconds);
   limits.min_timeout_seconds = absl::GetFlag(FLAGS_min_timeout_seconds);
   limits.max_timeout_seconds = absl::GetFlag(FLAGS_max_timeout_seconds);
-  limits.max_channels_per_request = absl::GetFlag(FLAGS_max_channels_per_request);
+  limits.max_channels_per_request =
+      absl::GetFlag(FLAGS_max_channels_per_request);
   limits.max_groups_per_request = absl::GetFlag(FLAGS_max_groups_per_request);
   limits.max_channels_per_group = absl::GetFlag(FLAGS_max_channels_per_group);
   limits.max_state_bytes = absl::GetFlag(FLAGS_max_state_bytes);
@@ -73,11 +81,13 @@ Limits LimitsFromFlags() {
 PresenceServerOptions ServerOptionsFromFlags() {
   PresenceServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen_address);
-  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
-  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  options.max_connection_age_grace =
+      absl::GetFlag(FLAGS_max_connection_age_grace);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   return options;
@@ -119,7 +129,8 @@ int Run() {
 
   MemoryStoreOptions store_options;
   store_options.limits = limits;
-  std::unique_ptr<PresenceStore> store = NewMemoryStore(store_options, Clock::Real());
+  std::unique_ptr<PresenceStore> store =
+      NewMemoryStore(store_options, Clock::Real());
   Presence presence(store.get(), limits);
   SessionExpirer expirer(store.get(), absl::GetFlag(FLAGS_expiry_interval));
 
@@ -134,9 +145,10 @@ int Run() {
 
   int signal = 0;
   sigwait(&signals, &signal);
-  LogInfo(absl::StrCat("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT",
-                       "; draining for up to ",
-                       absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  LogInfo(
+      absl::StrCat("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                   "; draining for up to ",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
   (*server)->Shutdown();
   expirer.Stop();
   LogInfo("presence_server stopped");

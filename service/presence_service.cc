@@ -52,17 +52,20 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
   if (!result.ok()) return Finish(context, result.status());
   response->set_total_channels(result->total_channels);
   response->set_total_occupancy(result->total_occupancy);
-  response->mutable_channels()->Reserve(static_cast<int>(result->channels.size()));
+  response->mutable_channels()->Reserve(
+      static_cast<int>(result->channels.size()));
   for (const ChannelOccupancy& channel : result->channels) {
     v1::HereNowChannel* out = response->add_channels();
     out->set_name(channel.name);
     out->set_occupancy(channel.occupancy);
-    out->mutable_occupants()->Reserve(static_cast<int>(channel.occupants.size()));
+    out->mutable_occupants()->Reserve(
+        static_cast<int>(channel.occupants.size()));
     for (const Occupant& occupant : channel.occupants) {
       v1::HereNowUser* user = out->add_occupants();
       user->set_user_id(occupant.user_id);
       if (!occupant.state.empty()) {
-        absl::Status status = JsonToStruct(occupant.state, user->mutable_state());
+        absl::Status status =
+            JsonToStruct(occupant.state, user->mutable_state());
         if (!status.ok()) return Finish(context, status);
       }
     }
@@ -73,7 +76,8 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
 grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
     grpc::CallbackServerContext* context, const v1::WhereNowRequest* request,
     v1::WhereNowResponse* response) {
-  absl::StatusOr<WhereNowResult> result = presence_->WhereNow({request->user_id()});
+  absl::StatusOr<WhereNowResult> result =
+      presence_->WhereNow({request->user_id()});
   if (result.ok()) ToRepeated(result->channels, response->mutable_channels());
   return Finish(context, result.status());
 }
@@ -85,13 +89,15 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
   update.user_id = request->user_id();
   update.channels = ToVector(request->channels());
   update.channel_groups = ToVector(request->channel_groups());
-  absl::Status status =
-      StructToJson(request->state(), "state", WalkDepth(*presence_), &update.state);
+  absl::Status status = StructToJson(request->state(), "state",
+                                     WalkDepth(*presence_), &update.state);
   if (!status.ok()) return Finish(context, status);
-  absl::StatusOr<SetStateResult> result = presence_->SetState(std::move(update));
+  absl::StatusOr<SetStateResult> result =
+      presence_->SetState(std::move(update));
   if (!result.ok()) return Finish(context, result.status());
   ToRepeated(result->channels, response->mutable_channels());
-  return Finish(context, JsonToStruct(result->state, response->mutable_state()));
+  return Finish(context,
+                JsonToStruct(result->state, response->mutable_state()));
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
@@ -124,15 +130,18 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
   heartbeat.states.reserve(request->states().size());
   for (const auto& [key, state] : request->states()) {
     std::string json;
-    absl::Status status = StructToJson(state, absl::StrCat("states[\"", key, "\"]"),
-                                       WalkDepth(*presence_), &json);
+    absl::Status status =
+        StructToJson(state, absl::StrCat("states[\"", key, "\"]"),
+                     WalkDepth(*presence_), &json);
     if (!status.ok()) return Finish(context, status);
     heartbeat.states.emplace_back(key, std::move(json));
   }
-  absl::StatusOr<HeartbeatResult> result = presence_->Heartbeat(std::move(heartbeat));
+  absl::StatusOr<HeartbeatResult> result =
+      presence_->Heartbeat(std::move(heartbeat));
   if (result.ok()) {
     response->set_timeout_seconds(result->timeout_seconds);
-    response->set_heartbeat_interval_seconds(result->heartbeat_interval_seconds);
+    response->set_heartbeat_interval_seconds(
+        result->heartbeat_interval_seconds);
   }
   return Finish(context, result.status());
 }
@@ -158,14 +167,16 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
-    grpc::CallbackServerContext* context, const v1::RemoveChannelsRequest* request,
+    grpc::CallbackServerContext* context,
+    const v1::RemoveChannelsRequest* request,
     v1::RemoveChannelsResponse* /*response*/) {
   return Finish(context, presence_->RemoveChannelsFromGroup(
                              request->group(), ToVector(request->channels())));
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
-    grpc::CallbackServerContext* context, const v1::ListChannelsRequest* request,
+    grpc::CallbackServerContext* context,
+    const v1::ListChannelsRequest* request,
     v1::ListChannelsResponse* response) {
   absl::StatusOr<std::vector<std::string>> channels =
       presence_->ListChannelsInGroup(request->group());
@@ -174,7 +185,8 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
-    grpc::CallbackServerContext* context, const v1::ListGroupsRequest* /*request*/,
+    grpc::CallbackServerContext* context,
+    const v1::ListGroupsRequest* /*request*/,
     v1::ListGroupsResponse* response) {
   absl::StatusOr<std::vector<std::string>> groups = presence_->ListGroups();
   if (groups.ok()) ToRepeated(*groups, response->mutable_groups());

@@ -46,22 +46,26 @@ class ChannelGroupServiceImpl final
   // `presence` must outlive this object.
   explicit ChannelGroupServiceImpl(Presence* presence) : presence_(presence) {}
 
-  grpc::ServerUnaryReactor* AddChannels(grpc::CallbackServerContext* context,
-                                        const v1::AddChannelsRequest* request,
-                                        v1::AddChannelsResponse* response) override;
+  grpc::ServerUnaryReactor* AddChannels(
+      grpc::CallbackServerContext* context,
+      const v1::AddChannelsRequest* request,
+      v1::AddChannelsResponse* response) override;
   grpc::ServerUnaryReactor* RemoveChannels(
       grpc::CallbackServerContext* context,
       const v1::RemoveChannelsRequest* request,
       v1::RemoveChannelsResponse* response) override;
-  grpc::ServerUnaryReactor* ListChannels(grpc::CallbackServerContext* context,
-                                         const v1::ListChannelsRequest* request,
-                                         v1::ListChannelsResponse* response) override;
-  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
-                                       const v1::ListGroupsRequest* request,
-                                       v1::ListGroupsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
-                                        const v1::DeleteGroupRequest* request,
-                                        v1::DeleteGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ListChannels(
+      grpc::CallbackServerContext* context,
+      const v1::ListChannelsRequest* request,
+      v1::ListChannelsResponse* response) override;
+  grpc::ServerUnaryReactor* ListGroups(
+      grpc::CallbackServerContext* context,
+      const v1::ListGroupsRequest* request,
+      v1::ListGroupsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteGroup(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteGroupRequest* request,
+      v1::DeleteGroupResponse* response) override;
 
  private:
   Presence* const presence_;

@@ -44,17 +44,22 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
   std::unique_ptr<PresenceServer> server(new PresenceServer(presence));
   server->shutdown_grace_ = options.shutdown_grace;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(&server->presence_service_);
   builder.RegisterService(&server->group_service_);
+  // gRPC sets SO_REUSEPORT by default, which would let a second server bind
+  // the same port and silently split the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(options.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             Millis(options.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
                              Millis(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             Millis(options.min_client_ping_interval));
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(options.min_client_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                              Millis(options.max_connection_age));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
@@ -67,7 +72,8 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
   server->address_ = WithPort(options.listen_address, server->port_);
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
   return server;
 }

@@ -25,8 +25,8 @@ absl::Status TooDeep(absl::string_view field) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": nested too deeply"));
 }
 
-absl::Status WriteStruct(const Struct& value, absl::string_view field, int depth,
-                         Writer& writer) {
+absl::Status WriteStruct(const Struct& value, absl::string_view field,
+                         int depth, Writer& writer) {
   if (depth <= 0) return TooDeep(field);
   // Keys in sorted order: a protobuf map has none, and equal states must
   // serialize equally.
@@ -46,8 +46,8 @@ absl::Status WriteStruct(const Struct& value, absl::string_view field, int depth
   return absl::OkStatus();
 }
 
-absl::Status WriteList(const ListValue& value, absl::string_view field, int depth,
-                       Writer& writer) {
+absl::Status WriteList(const ListValue& value, absl::string_view field,
+                       int depth, Writer& writer) {
   if (depth <= 0) return TooDeep(field);
   writer.StartArray();
   for (const Value& element : value.values()) {
@@ -75,8 +75,9 @@ absl::Status WriteValue(const Value& value, absl::string_view field, int depth,
       }
       return absl::OkStatus();
     case Value::kStringValue:
-      writer.String(value.string_value().data(),
-                    static_cast<rapidjson::SizeType>(value.string_value().size()));
+      writer.String(
+          value.string_value().data(),
+          static_cast<rapidjson::SizeType>(value.string_value().size()));
       return absl::OkStatus();
     case Value::kBoolValue:
       writer.Bool(value.bool_value());
@@ -98,8 +99,9 @@ void ReadValue(const rapidjson::Value& json, Value* out);
 void ReadObject(const rapidjson::Value& json, Struct* out) {
   auto* fields = out->mutable_fields();
   for (const auto& member : json.GetObject()) {
-    ReadValue(member.value, &(*fields)[std::string(member.name.GetString(),
-                                                   member.name.GetStringLength())]);
+    ReadValue(member.value,
+              &(*fields)[std::string(member.name.GetString(),
+                                     member.name.GetStringLength())]);
   }
 }
 
@@ -111,12 +113,14 @@ void ReadValue(const rapidjson::Value& json, Value* out) {
   } else if (json.IsNumber()) {
     out->set_number_value(json.GetDouble());
   } else if (json.IsString()) {
-    out->set_string_value(std::string(json.GetString(), json.GetStringLength()));
+    out->set_string_value(
+        std::string(json.GetString(), json.GetStringLength()));
   } else if (json.IsObject()) {
     ReadObject(json, out->mutable_struct_value());
   } else {
     ListValue* list = out->mutable_list_value();
-    for (const auto& element : json.GetArray()) ReadValue(element, list->add_values());
+    for (const auto& element : json.GetArray())
+      ReadValue(element, list->add_values());
   }
 }
 

@@ -27,7 +27,8 @@ absl::Status StructToJson(const google::protobuf::Struct& value,
 // Parses JSON object text produced by StructToJson (or stored by a store)
 // into `*out`. INTERNAL if it is not a JSON object: stored state is always
 // valid, so a failure is a bug, not bad input.
-absl::Status JsonToStruct(absl::string_view json, google::protobuf::Struct* out);
+absl::Status JsonToStruct(absl::string_view json,
+                          google::protobuf::Struct* out);
 
 }  // namespace presence
 

@@ -21,11 +21,13 @@ TEST(StructJsonTest, RoundTripsEveryKindWithSortedKeys) {
   fields["f"].set_number_value(2.5);
   Value* list = &fields["l"];
   list->mutable_list_value()->add_values()->set_number_value(-1);
-  (*fields["o"].mutable_struct_value()->mutable_fields())["k"].set_string_value("v");
+  (*fields["o"].mutable_struct_value()->mutable_fields())["k"].set_string_value(
+      "v");
   std::string json;
   ASSERT_TRUE(StructToJson(state, "state", 16, &json).ok());
-  EXPECT_EQ(json,
-            R"({"a":"x\"y","f":2.5,"l":[-1],"m":true,"n":null,"o":{"k":"v"},"z":3})");
+  EXPECT_EQ(
+      json,
+      R"({"a":"x\"y","f":2.5,"l":[-1],"m":true,"n":null,"o":{"k":"v"},"z":3})");
   Struct back;
   ASSERT_TRUE(JsonToStruct(json, &back).ok());
   std::string again;
@@ -40,8 +42,10 @@ TEST(StructJsonTest, RefusesNonFiniteNumbers) {
   absl::Status status = StructToJson(state, "states[\"lobby\"]", 16, &json);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(),
-            "states[\"lobby\"]: contains NaN or Infinity, which JSON cannot represent");
-  (*state.mutable_fields())["x"].set_number_value(std::numeric_limits<double>::infinity());
+            "states[\"lobby\"]: contains NaN or Infinity, which JSON cannot "
+            "represent");
+  (*state.mutable_fields())["x"].set_number_value(
+      std::numeric_limits<double>::infinity());
   EXPECT_FALSE(StructToJson(state, "state", 16, &json).ok());
 }
 

@@ -15,7 +15,8 @@ def cc_grpc_proto_library(
         grpc = True,
         deps = [],
         visibility = None,
-        testonly = False):
+        testonly = False,
+        alwayslink = False):
     """Generates and compiles C++ (and gRPC) code for `protos`.
 
     Args:
@@ -29,6 +30,8 @@ def cc_grpc_proto_library(
       deps: cc_library targets the generated code depends on.
       visibility: visibility of the cc_library.
       testonly: passed to both rules.
+      alwayslink: link the code even if nothing refers to it (to register
+        its descriptors, e.g. for server reflection).
     """
     package_dir = native.package_name()
     root = proto_dir if proto_dir else package_dir
@@ -60,4 +63,5 @@ def cc_grpc_proto_library(
         deps = deps + (["@system//:grpcpp"] if grpc else ["@system//:protobuf"]),
         visibility = visibility,
         testonly = testonly,
+        alwayslink = alwayslink,
     )

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every check of the project: the whole test suite (optimised), the
+# library's concurrency tests under ThreadSanitizer, everything under
+# AddressSanitizer + UBSan, the proto lint (buf) and the format check.
+# Installs what it needs first. The last line is "N passed, N failed",
+# counting test cases (and each failing check as one failure).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --with-buf || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+# Adds the test cases of every test.xml under $1 to the totals.
+count_cases() {
+  local tests failures
+  read -r tests failures < <(find "$1" -name test.xml -print0 2>/dev/null |
+    xargs -0 -r cat | python3 -c '
+import re, sys
+text = sys.stdin.read()
+tests = failures = 0
+for attrs in re.findall(r"<testsuites ([^>]*)>", text):
+    get = lambda k: int((re.search(k + r"=\"(\d+)\"", attrs) or [0, 0])[1])
+    tests += get("tests")
+    failures += get("failures") + get("errors")
+print(tests, failures)')
+  passed=$((passed + tests - failures))
+  failed=$((failed + failures))
+}
+
+# bazel test with a config; a run that fails without failing test cases
+# (a build error, a crash) counts as one failure.
+run_bazel_tests() {
+  local name=$1; shift
+  echo "== bazel test $* //..." >&2
+  local logs
+  logs=$(bazel info "$@" bazel-testlogs 2>/dev/null)
+  rm -rf "$logs"
+  local before=$failed
+  bazel test "$@" //... || true
+  count_cases "$logs"
+  if ! bazel test "$@" //... >/dev/null 2>&1 && ((failed == before)); then
+    echo "== $name: bazel test failed outside test cases" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+run_bazel_tests opt
+run_bazel_tests tsan --config=tsan
+run_bazel_tests asan --config=asan
+
+check() {
+  local name=$1; shift
+  echo "== $name" >&2
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+buf="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}/node_modules/.bin/buf"
+check "buf lint proto/" "$buf" lint proto
+check "clang-format" bash -c 'git ls-files "*.h" "*.cc" | xargs clang-format --dry-run -Werror'
+
+echo "$passed passed, $failed failed"
+((failed == 0))

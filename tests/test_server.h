@@ -1,0 +1,49 @@
+// TestServer: the real presence server, in-process on a free port, over a
+// memory store whose clock the test controls.
+//
+//   TestServer server;
+//   auto channel = grpc::CreateChannel(server.address(),
+//                                      grpc::InsecureChannelCredentials());
+//   server.clock().Advance(absl::Seconds(61));
+//   server.ExpireSessions();
+#ifndef TESTS_TEST_SERVER_H_
+#define TESTS_TEST_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "presence/clock.h"
+#include "presence/limits.h"
+#include "presence/presence.h"
+#include "presence/store.h"
+#include "service/server.h"
+
+namespace presence {
+
+class TestServer {
+ public:
+  // Limits default to the server's, with a 1 s minimum timeout.
+  explicit TestServer(Limits limits = TestLimits(),
+                      PresenceServerOptions options = PresenceServerOptions());
+  ~TestServer();
+
+  static Limits TestLimits();
+
+  const std::string& address() const { return server_->address(); }
+  SimulatedClock& clock() { return clock_; }
+  PresenceStore& store() { return *store_; }
+  PresenceServer& server() { return *server_; }
+
+  // Expires what is due at the clock's current time.
+  void ExpireSessions();
+
+ private:
+  SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
+  std::unique_ptr<PresenceStore> store_;
+  std::unique_ptr<Presence> presence_;
+  std::unique_ptr<PresenceServer> server_;
+};
+
+}  // namespace presence
+
+#endif  // TESTS_TEST_SERVER_H_
