@@ -19,6 +19,17 @@ absl::Status GroupFullError(absl::string_view group, size_t would_hold,
                    " channels; a group holds at most ", limit));
 }
 
+void ChannelGroupRegistry::Report(const std::string& group) const {
+  if (listeners_ == nullptr || listeners_->empty()) return;
+  GroupChange change;
+  change.group = group;
+  auto it = groups_.find(group);
+  if (it != groups_.end()) {
+    change.channels.assign(it->second.begin(), it->second.end());
+  }
+  listeners_->NotifyGroupChange(change);
+}
+
 absl::Status ChannelGroupRegistry::Add(
     absl::string_view group, const std::vector<std::string>& channels) {
   std::unique_lock<std::shared_mutex> lock(mu_);
@@ -35,6 +46,7 @@ absl::Status ChannelGroupRegistry::Add(
   }
   std::set<std::string>& members = groups_[std::string(group)];
   members.insert(channels.begin(), channels.end());
+  Report(std::string(group));
   return absl::OkStatus();
 }
 
@@ -45,6 +57,7 @@ absl::Status ChannelGroupRegistry::Remove(
   if (it == groups_.end()) return GroupNotFoundError(group);
   for (const std::string& channel : channels) it->second.erase(channel);
   if (it->second.empty()) groups_.erase(it);
+  Report(std::string(group));
   return absl::OkStatus();
 }
 
@@ -72,6 +85,7 @@ absl::Status ChannelGroupRegistry::Delete(absl::string_view group) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return GroupNotFoundError(group);
   groups_.erase(it);
+  Report(std::string(group));
   return absl::OkStatus();
 }
 

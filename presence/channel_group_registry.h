@@ -5,7 +5,9 @@
 //   groups.Add("friends", {"alice-room", "bob-room"});
 //   groups.Expand({"friends"});  // {"alice-room", "bob-room"}
 //
-// Thread-safe.
+// Thread-safe. Every change is reported to `listeners` (if given) as a
+// GroupChange, while the registry's lock is held, so reports come in the
+// order of the changes.
 #ifndef PRESENCE_CHANNEL_GROUP_REGISTRY_H_
 #define PRESENCE_CHANNEL_GROUP_REGISTRY_H_
 
@@ -19,13 +21,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "presence/event.h"
 
 namespace presence {
 
 class ChannelGroupRegistry {
  public:
-  explicit ChannelGroupRegistry(uint32_t max_channels_per_group)
-      : max_channels_per_group_(max_channels_per_group) {}
+  // `listeners`, if not null, must outlive the registry.
+  explicit ChannelGroupRegistry(uint32_t max_channels_per_group,
+                                const ListenerList* listeners = nullptr)
+      : max_channels_per_group_(max_channels_per_group),
+        listeners_(listeners) {}
 
   // Adds channels to `group`, creating it. FAILED_PRECONDITION, changing
   // nothing, when the group would hold more than the limit.
@@ -52,7 +58,11 @@ class ChannelGroupRegistry {
       const std::vector<std::string>& groups) const;
 
  private:
+  // Reports the current channels of `group` (none if it is gone).
+  void Report(const std::string& group) const;  // Requires mu_ held.
+
   const uint32_t max_channels_per_group_;
+  const ListenerList* const listeners_;
   mutable std::shared_mutex mu_;
   absl::flat_hash_map<std::string, std::set<std::string>> groups_;  // mu_
 };

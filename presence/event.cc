@@ -15,6 +15,12 @@ absl::string_view EventTypeName(EventType type) {
       return "timeout";
     case EventType::kStateChange:
       return "state-change";
+    case EventType::kInterval:
+      return "interval";
+    case EventType::kActive:
+      return "active";
+    case EventType::kInactive:
+      return "inactive";
   }
   return "unknown";
 }
@@ -35,6 +41,11 @@ void ListenerList::Remove(EventListener* listener) {
 void ListenerList::Notify(const PresenceEvent& event) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   for (EventListener* listener : listeners_) listener->OnEvent(event);
+}
+
+void ListenerList::NotifyGroupChange(const GroupChange& change) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  for (EventListener* listener : listeners_) listener->OnGroupChange(change);
 }
 
 }  // namespace presence

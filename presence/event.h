@@ -27,13 +27,19 @@
 namespace presence {
 
 enum class EventType {
+  // Emitted by stores:
   kJoin,         // The user's first session on the channel began.
   kLeave,        // The user's last session on the channel left.
   kTimeout,      // The user's last session on the channel passed its deadline.
   kStateChange,  // The user's state on the channel changed.
+  // Derived by EventPipeline (event_pipeline.h):
+  kInterval,  // Periodic summary of a channel above announce_max.
+  kActive,    // The channel's occupancy went from 0 to 1.
+  kInactive,  // The channel's occupancy went from 1 to 0.
 };
 
-// Returns "join", "leave", "timeout" or "state-change".
+// Returns "join", "leave", "timeout", "state-change", "interval", "active"
+// or "inactive".
 absl::string_view EventTypeName(EventType type);
 
 struct PresenceEvent {
@@ -50,6 +56,21 @@ struct PresenceEvent {
   // changes only when an empty channel gets its first occupant; the low 32
   // bits count the events of the epoch from 1, so a consumer can tell a gap.
   uint64_t sequence = 0;
+
+  // Interval events only: who joined, left and timed out since the previous
+  // interval event, unless the lists were too large, in which case they are
+  // empty and here_now_refresh is true (call HereNow instead).
+  std::vector<std::string> joined;
+  std::vector<std::string> left;
+  std::vector<std::string> timed_out;
+  bool here_now_refresh = false;
+};
+
+// A channel group's membership changed (or the group was deleted, with
+// `channels` empty).
+struct GroupChange {
+  std::string group;
+  std::vector<std::string> channels;  // The group's channels now, sorted.
 };
 
 class EventListener {
@@ -58,6 +79,9 @@ class EventListener {
 
   // Called once per event; see the file comment for the rules.
   virtual void OnEvent(const PresenceEvent& event) = 0;
+
+  // Called after a group's channels changed, in the order of the changes.
+  virtual void OnGroupChange(const GroupChange& change) {}
 };
 
 // The set of listeners a store notifies. Thread-safe.
@@ -76,6 +100,9 @@ class ListenerList {
 
   // Calls every listener with `event`.
   void Notify(const PresenceEvent& event) const;
+
+  // Calls every listener with `change`.
+  void NotifyGroupChange(const GroupChange& change) const;
 
  private:
   mutable std::shared_mutex mu_;

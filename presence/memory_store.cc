@@ -189,7 +189,7 @@ class MemoryStore : public PresenceStore {
       : clock_(clock),
         tick_ns_(absl::ToInt64Nanoseconds(options.tick)),
         epoch_(clock->Now()),
-        groups_(options.limits.max_channels_per_group) {
+        groups_(options.limits.max_channels_per_group, &listeners_) {
     for (auto& shard : shards_) shard = std::make_unique<Shard>(options);
   }
 
@@ -304,8 +304,8 @@ class MemoryStore : public PresenceStore {
   NameTable sessions_;
   std::array<std::unique_ptr<Shard>, kShards> shards_;
   UserIndex user_index_;
-  ChannelGroupRegistry groups_;
   ListenerList listeners_;
+  ChannelGroupRegistry groups_;
 };
 
 void MemoryStore::Advance(Shard& shard, absl::Time now) {

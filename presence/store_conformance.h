@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "presence/clock.h"
 #include "presence/event.h"
+#include "presence/event_recorder.h"
 #include "presence/limits.h"
 #include "presence/presence.h"
 #include "presence/store.h"
@@ -32,25 +33,6 @@ namespace presence {
 struct StoreFactory {
   std::string name;
   std::function<std::unique_ptr<PresenceStore>(Clock*, const Limits&)> make;
-};
-
-// Records events; thread-safe.
-class EventRecorder : public EventListener {
- public:
-  void OnEvent(const PresenceEvent& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(event);
-  }
-
-  // Returns the events recorded since the last call, and forgets them.
-  std::vector<PresenceEvent> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(events_, {});
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<PresenceEvent> events_;
 };
 
 class StoreConformanceTest : public testing::TestWithParam<StoreFactory> {

@@ -19,7 +19,7 @@
 #include "presence/limits.h"
 #include "presence/memory_store.h"
 #include "presence/presence.h"
-#include "presence/session_expirer.h"
+#include "presence/ticker.h"
 #include "service/logging.h"
 #include "service/server.h"
 
@@ -132,7 +132,8 @@ int Run() {
   std::unique_ptr<PresenceStore> store =
       NewMemoryStore(store_options, Clock::Real());
   Presence presence(store.get(), limits);
-  SessionExpirer expirer(store.get(), absl::GetFlag(FLAGS_expiry_interval));
+  Ticker expirer([&store] { return store->ExpireSessions(); },
+                 absl::GetFlag(FLAGS_expiry_interval));
 
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
       PresenceServer::Start(ServerOptionsFromFlags(), &presence);

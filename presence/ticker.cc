@@ -1,13 +1,15 @@
-#include "presence/session_expirer.h"
+#include "presence/ticker.h"
+
+#include <utility>
 
 namespace presence {
 
-SessionExpirer::SessionExpirer(PresenceStore* store, absl::Duration period)
-    : store_(store), period_(period), thread_([this] { Run(); }) {}
+Ticker::Ticker(std::function<absl::Status()> task, absl::Duration period)
+    : task_(std::move(task)), period_(period), thread_([this] { Run(); }) {}
 
-SessionExpirer::~SessionExpirer() { Stop(); }
+Ticker::~Ticker() { Stop(); }
 
-void SessionExpirer::Stop() {
+void Ticker::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -16,12 +18,12 @@ void SessionExpirer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SessionExpirer::Run() {
+void Ticker::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    if (!store_->ExpireSessions().ok()) failures_.fetch_add(1);
-    passes_.fetch_add(1);
+    if (!task_().ok()) failures_.fetch_add(1);
+    runs_.fetch_add(1);
     lock.lock();
     wake_.wait_for(lock, absl::ToChronoNanoseconds(period_),
                    [this] { return stopping_; });
