@@ -1,0 +1,228 @@
+#include "client/presence_client.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "client/json_struct.h"
+#include "grpcpp/create_channel.h"
+
+namespace presence::client {
+namespace {
+
+std::vector<std::string> ToVector(
+    const google::protobuf::RepeatedPtrField<std::string>& values) {
+  return {values.begin(), values.end()};
+}
+
+// Returns `state` as a Struct, or INVALID_ARGUMENT naming `field`.
+absl::StatusOr<google::protobuf::Struct> StateToStruct(
+    const Json& state, absl::string_view field) {
+  absl::StatusOr<google::protobuf::Struct> proto = ToStruct(state);
+  if (!proto.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", proto.status().message()));
+  }
+  return proto;
+}
+
+}  // namespace
+
+namespace internal {
+namespace {
+
+// Whether this thread is running a callback for InFlightCalls::Finish().
+thread_local bool t_in_callback = false;
+
+}  // namespace
+
+void InFlightCalls::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++count_;
+}
+
+void InFlightCalls::Finish(absl::FunctionRef<void()> done) {
+  t_in_callback = true;
+  done();
+  t_in_callback = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--count_ == 0) none_.notify_all();
+}
+
+void InFlightCalls::WaitUntilNone() {
+  if (t_in_callback) {
+    std::fprintf(stderr,
+                 "presence::client: the last copy of a PresenceClient (or of "
+                 "a call object) was destroyed in an execute_async callback; "
+                 "gRPC cannot destroy a channel on its own threads\n");
+    std::abort();
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  none_.wait(lock, [this] { return count_ == 0; });
+}
+
+Connection::~Connection() { in_flight->WaitUntilNone(); }
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  // gRPC and absl number their codes alike (absl's follow gRPC's).
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+}  // namespace internal
+
+HereNowResult HereNowCall::ToResult(const v1::HereNowResponse& response) {
+  HereNowResult result;
+  result.total_channels = response.total_channels();
+  result.total_occupancy = response.total_occupancy();
+  result.channels.reserve(response.channels_size());
+  for (const v1::HereNowChannel& channel : response.channels()) {
+    HereNowChannel& out = result.channels.emplace_back();
+    out.name = channel.name();
+    out.occupancy = channel.occupancy();
+    out.occupants.reserve(channel.occupants_size());
+    for (const v1::HereNowUser& user : channel.occupants()) {
+      HereNowUser& occupant = out.occupants.emplace_back();
+      occupant.user_id = user.user_id();
+      if (user.has_state()) occupant.state = FromStruct(user.state());
+    }
+  }
+  return result;
+}
+
+WhereNowResult WhereNowCall::ToResult(const v1::WhereNowResponse& response) {
+  return {ToVector(response.channels())};
+}
+
+absl::StatusOr<v1::SetStateRequest> SetStateCall::BuildRequest() const {
+  absl::StatusOr<google::protobuf::Struct> state =
+      StateToStruct(state_, "state");
+  if (!state.ok()) return state.status();
+  v1::SetStateRequest request = request_;
+  *request.mutable_state() = *std::move(state);
+  return request;
+}
+
+SetStateResult SetStateCall::ToResult(const v1::SetStateResponse& response) {
+  return {ToVector(response.channels()), FromStruct(response.state())};
+}
+
+GetStateResult GetStateCall::ToResult(const v1::GetStateResponse& response) {
+  GetStateResult result;
+  result.state.reserve(response.states_size());
+  for (const v1::GetStateInfo& info : response.states()) {
+    result.state.push_back({info.channel_name(), FromStruct(info.state())});
+  }
+  return result;
+}
+
+absl::StatusOr<v1::HeartbeatRequest> HeartbeatCall::BuildRequest() const {
+  v1::HeartbeatRequest request = request_;
+  auto& states = *request.mutable_states();
+  for (const auto& [name, state] : states_) {
+    absl::StatusOr<google::protobuf::Struct> proto =
+        StateToStruct(state, absl::StrCat("states[\"", name, "\"]"));
+    if (!proto.ok()) return proto.status();
+    states[name] = *std::move(proto);
+  }
+  return request;
+}
+
+HeartbeatResult HeartbeatCall::ToResult(const v1::HeartbeatResponse& response) {
+  return {response.timeout_seconds(), response.heartbeat_interval_seconds()};
+}
+
+LeaveResult LeaveCall::ToResult(const v1::LeaveResponse& response) {
+  return {ToVector(response.channels())};
+}
+
+ListChannelsResult ListChannelsInGroupCall::ToResult(
+    const v1::ListChannelsResponse& response) {
+  return {ToVector(response.channels())};
+}
+
+ListGroupsResult ListGroupsCall::ToResult(
+    const v1::ListGroupsResponse& response) {
+  return {ToVector(response.groups())};
+}
+
+PresenceClient::PresenceClient(Options options) {
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+      options.target, options.credentials ? options.credentials
+                                          : grpc::InsecureChannelCredentials());
+  *this = FromChannel(channel, std::move(options));
+}
+
+PresenceClient PresenceClient::FromChannel(
+    const std::shared_ptr<grpc::ChannelInterface>& channel, Options options) {
+  auto connection = std::make_shared<internal::Connection>();
+  connection->presence = v1::PresenceService::NewStub(channel);
+  connection->channel_groups = v1::ChannelGroupService::NewStub(channel);
+  connection->user_id = std::move(options.user_id);
+  connection->timeout = options.timeout;
+  return PresenceClient(std::move(connection));
+}
+
+HereNowCall PresenceClient::here_now() const {
+  return HereNowCall(connection_);
+}
+
+WhereNowCall PresenceClient::where_now() const {
+  return WhereNowCall(connection_).user_id(connection_->user_id);
+}
+
+SetStateCall PresenceClient::set_presence_state(Json state) const {
+  return SetStateCall(connection_, std::move(state))
+      .user_id(connection_->user_id);
+}
+
+GetStateCall PresenceClient::get_presence_state() const {
+  return GetStateCall(connection_).user_id(connection_->user_id);
+}
+
+HeartbeatCall PresenceClient::heartbeat() const {
+  return HeartbeatCall(connection_).user_id(connection_->user_id);
+}
+
+LeaveCall PresenceClient::leave() const {
+  return LeaveCall(connection_).user_id(connection_->user_id);
+}
+
+AddChannelsToGroupCall PresenceClient::add_channels_to_group(
+    std::string group) const {
+  AddChannelsToGroupCall call(connection_);
+  call.request_.set_group(std::move(group));
+  return call;
+}
+
+RemoveChannelsFromGroupCall PresenceClient::remove_channels_from_group(
+    std::string group) const {
+  RemoveChannelsFromGroupCall call(connection_);
+  call.request_.set_group(std::move(group));
+  return call;
+}
+
+ListChannelsInGroupCall PresenceClient::list_channels_in_group(
+    std::string group) const {
+  ListChannelsInGroupCall call(connection_);
+  call.request_.set_group(std::move(group));
+  return call;
+}
+
+ListGroupsCall PresenceClient::list_groups() const {
+  return ListGroupsCall(connection_);
+}
+
+DeleteGroupCall PresenceClient::delete_group(std::string group) const {
+  DeleteGroupCall call(connection_);
+  call.request_.set_group(std::move(group));
+  return call;
+}
+
+}  // namespace presence::client

@@ -1,0 +1,630 @@
+// The C++ client of the presence service (presence.v1.PresenceService and
+// ChannelGroupService), shaped like PubNub's Presence API: each method of
+// PresenceClient returns a call that is configured with chained setters and
+// sent with execute() (blocking) or execute_async() (callback).
+//
+//   PresenceClient pubnub(PresenceClient::Options{
+//       .target = "127.0.0.1:50051", .user_id = "alice"});
+//   absl::StatusOr<HeartbeatResult> beat =
+//       pubnub.heartbeat()
+//           .channels({"lobby"})
+//           .state("lobby", Json::object({{"mood", "happy"}}))
+//           .execute();
+//   absl::StatusOr<HereNowResult> here =
+//       pubnub.here_now().channels({"lobby"}).include_state(true).execute();
+//   if (!here.ok()) return here.status();
+//   for (const HereNowUser& user : here->channels[0].occupants) ...
+//
+// Errors are values: a failed RPC gives the gRPC status code as the
+// absl::StatusCode of the same number, with the server's message. Every call
+// has a deadline, Options::timeout unless the call sets timeout(). Calls that
+// act for a user act for Options::user_id unless they set user_id().
+//
+// Thread safety: a PresenceClient is immutable and thread-safe; copies share
+// one gRPC channel. A call object (HereNowCall, ...) is a cheap value: it is
+// not safe to modify one from several threads, but once configured its
+// execute() and execute_async() may run concurrently, each sending one RPC.
+//
+// Lifetime: call objects keep the channel open, so they may outlive the
+// client they came from. Destroying the last copy of a client and its call
+// objects blocks until the execute_async() callbacks of its RPCs have
+// returned; it must not happen inside such a callback (the process aborts),
+// because gRPC cannot destroy a channel on its own threads.
+
+#ifndef PRESENCE_CLIENT_PRESENCE_CLIENT_H_
+#define PRESENCE_CLIENT_PRESENCE_CLIENT_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/json.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/status.h"
+#include "presence/v1/channel_group.grpc.pb.h"
+#include "presence/v1/presence.grpc.pb.h"
+
+namespace presence::client {
+
+// Results. They mirror the response messages with plain C++ types.
+
+struct HereNowUser {
+  std::string user_id;
+  // Set only when state was requested and the user has state on the channel.
+  std::optional<Json> state;
+};
+
+struct HereNowChannel {
+  std::string name;
+  // Users present, whatever limit and offset were.
+  uint32_t occupancy = 0;
+  // One page of occupants, ordered by user_id; empty without include_user_ids.
+  std::vector<HereNowUser> occupants;
+};
+
+struct HereNowResult {
+  uint32_t total_channels = 0;
+  uint32_t total_occupancy = 0;
+  // Ordered by name.
+  std::vector<HereNowChannel> channels;
+};
+
+struct WhereNowResult {
+  std::vector<std::string> channels;  // Sorted.
+};
+
+struct SetStateResult {
+  std::vector<std::string> channels;  // Where the state was set; sorted.
+  Json state;                         // An object.
+};
+
+struct GetStateInfo {
+  std::string channel_name;
+  Json state;  // An object; empty when the user has no state there.
+};
+
+struct GetStateResult {
+  std::vector<GetStateInfo> state;  // One per channel, sorted by channel.
+};
+
+struct HeartbeatResult {
+  uint32_t timeout_seconds = 0;             // The timeout the server applied.
+  uint32_t heartbeat_interval_seconds = 0;  // How often to send heartbeats.
+};
+
+struct LeaveResult {
+  std::vector<std::string> channels;  // Channels the user left; sorted.
+};
+
+struct ListChannelsResult {
+  std::vector<std::string> channels;  // Sorted.
+};
+
+struct ListGroupsResult {
+  std::vector<std::string> groups;  // Sorted.
+};
+
+namespace internal {
+
+// Counts the execute_async() calls whose callback has not yet returned.
+class InFlightCalls {
+ public:
+  void Start();
+  // Runs `done`, the callback of a started call, on a gRPC thread, then
+  // counts the call as finished.
+  void Finish(absl::FunctionRef<void()> done);
+  // Blocks until every started call has finished. Aborts when called from a
+  // callback run by Finish(), where it would wait for itself.
+  void WaitUntilNone();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable none_;
+  int count_ = 0;  // Guarded by mu_.
+};
+
+// What every call of one client shares. Immutable after construction, and
+// gRPC stubs are thread-safe, so it is shared freely across threads.
+//
+// gRPC breaks when the last reference to a channel is dropped on one of its
+// own threads (grpc/grpc#37858). Each execute_async() RPC holds one (in its
+// ClientContext) until just before its callback runs, so the destructor waits
+// for callbacks to return and the stubs drop the channel on this thread.
+struct Connection {
+  ~Connection();
+
+  template <typename Service>
+  typename Service::StubInterface& stub() const {
+    if constexpr (std::is_same_v<Service, v1::PresenceService>) {
+      return *presence;
+    } else {
+      return *channel_groups;
+    }
+  }
+
+  std::unique_ptr<v1::PresenceService::StubInterface> presence;
+  std::unique_ptr<v1::ChannelGroupService::StubInterface> channel_groups;
+  std::string user_id;
+  absl::Duration timeout;
+  std::shared_ptr<InFlightCalls> in_flight = std::make_shared<InFlightCalls>();
+};
+
+// Returns `status` as an absl::Status with the same code and message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The shared part of every call: holds the request and sends it, blocking or
+// with a callback, under a deadline. `Derived` provides
+//   static constexpr Method kMethod;  // The RPC, in both forms.
+//   static Result ToResult(const Response&);  // Unless Result is void.
+// and may hide BuildRequest() to finish or validate the request.
+template <typename Derived, typename Service, typename Request,
+          typename Response, typename Result>
+class UnaryCall {
+ public:
+  // What execute() returns: absl::Status for RPCs that return nothing.
+  using Outcome = std::conditional_t<std::is_void_v<Result>, absl::Status,
+                                     absl::StatusOr<Result>>;
+
+  // Sets this call's deadline to `timeout` after it is sent, instead of the
+  // client's Options::timeout.
+  Derived& timeout(absl::Duration timeout) {
+    timeout_ = timeout;
+    return static_cast<Derived&>(*this);
+  }
+
+  // Sends the RPC and blocks until it completes or its deadline passes.
+  // Returns the result, the RPC's error, or INVALID_ARGUMENT (with no RPC)
+  // when the request is invalid on the client side.
+  Outcome execute() const {
+    absl::StatusOr<Request> request = derived().BuildRequest();
+    if (!request.ok()) return request.status();
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    Response response;
+    auto& stub = connection_->template stub<Service>();
+    grpc::Status status =
+        (stub.*Derived::kMethod.call)(&context, *request, &response);
+    return ToOutcome(status, response);
+  }
+
+  // Sends the RPC without blocking and calls `done` with what execute()
+  // would return. `done` runs on a gRPC thread, where it must not block for
+  // long, or on the calling thread before execute_async() returns if the
+  // request is invalid. The call object may be destroyed right away; see
+  // "Lifetime" at the top of this file for the client.
+  void execute_async(std::function<void(Outcome)> done) const {
+    absl::StatusOr<Request> request = derived().BuildRequest();
+    if (!request.ok()) {
+      done(request.status());
+      return;
+    }
+    // gRPC needs the context and both messages until the callback runs.
+    struct Pending {
+      grpc::ClientContext context;
+      Request request;
+      Response response;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->context.set_deadline(Deadline());
+    pending->request = *std::move(request);
+    Pending& call = *pending;
+    std::shared_ptr<InFlightCalls> in_flight = connection_->in_flight;
+    in_flight->Start();
+    auto* async = connection_->template stub<Service>().async();
+    (async->*Derived::kMethod.call_async)(
+        &call.context, &call.request, &call.response,
+        [pending = std::move(pending), in_flight = std::move(in_flight),
+         done = std::move(done)](grpc::Status status) mutable {
+          Outcome outcome = ToOutcome(status, pending->response);
+          pending.reset();  // Drops the context's channel reference.
+          in_flight->Finish([&] {
+            done(std::move(outcome));
+            done = nullptr;
+          });
+        });
+  }
+
+ protected:
+  using Stub = typename Service::StubInterface;
+  // A unary RPC of `Service`, as a pair of pointers to its stub methods.
+  struct Method {
+    grpc::Status (Stub::*call)(grpc::ClientContext*, const Request&, Response*);
+    void (Stub::async_interface::*call_async)(
+        grpc::ClientContext*, const Request*, Response*,
+        std::function<void(grpc::Status)>);
+  };
+
+  explicit UnaryCall(std::shared_ptr<const Connection> connection)
+      : connection_(std::move(connection)), timeout_(connection_->timeout) {}
+
+  // Returns the request to send, or the error to return instead of sending.
+  absl::StatusOr<Request> BuildRequest() const { return request_; }
+
+  // Replaces `field` with `values` and returns *this, for setters.
+  Derived& Assign(const std::vector<std::string>& values,
+                  google::protobuf::RepeatedPtrField<std::string>* field) {
+    field->Clear();
+    for (const std::string& value : values) field->Add()->assign(value);
+    return static_cast<Derived&>(*this);
+  }
+
+  std::shared_ptr<const Connection> connection_;
+  absl::Duration timeout_;
+  Request request_;
+
+ private:
+  const Derived& derived() const { return static_cast<const Derived&>(*this); }
+
+  std::chrono::system_clock::time_point Deadline() const {
+    return absl::ToChronoTime(absl::Now() + timeout_);
+  }
+
+  static Outcome ToOutcome(const grpc::Status& status,
+                           const Response& response) {
+    if (!status.ok()) return FromGrpcStatus(status);
+    if constexpr (std::is_void_v<Result>) {
+      return absl::OkStatus();
+    } else {
+      return Derived::ToResult(response);
+    }
+  }
+};
+
+}  // namespace internal
+
+class PresenceClient;
+
+// Lists channels' occupancy and, optionally, occupants and their state.
+// With no channels and no groups, lists every occupied channel.
+class HereNowCall
+    : public internal::UnaryCall<HereNowCall, v1::PresenceService,
+                                 v1::HereNowRequest, v1::HereNowResponse,
+                                 HereNowResult> {
+ public:
+  HereNowCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+  HereNowCall& channel_groups(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channel_groups());
+  }
+  // Whether occupants are listed; the server's default is true.
+  HereNowCall& include_user_ids(bool include) {
+    request_.set_include_user_ids(include);
+    return *this;
+  }
+  // Whether each occupant's state is included; default false.
+  HereNowCall& include_state(bool include) {
+    request_.set_include_state(include);
+    return *this;
+  }
+  // Occupants listed per channel: 0 (the default) means 1000, the maximum.
+  HereNowCall& limit(uint32_t limit) {
+    request_.set_limit(limit);
+    return *this;
+  }
+  // Occupants skipped per channel, in user_id order.
+  HereNowCall& offset(uint32_t offset) {
+    request_.set_offset(offset);
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::HereNow,
+                                  &Stub::async_interface::HereNow};
+  using UnaryCall::UnaryCall;
+  static HereNowResult ToResult(const v1::HereNowResponse& response);
+};
+
+// Lists the channels where a user is present.
+class WhereNowCall
+    : public internal::UnaryCall<WhereNowCall, v1::PresenceService,
+                                 v1::WhereNowRequest, v1::WhereNowResponse,
+                                 WhereNowResult> {
+ public:
+  WhereNowCall& user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::WhereNow,
+                                  &Stub::async_interface::WhereNow};
+  using UnaryCall::UnaryCall;
+  static WhereNowResult ToResult(const v1::WhereNowResponse& response);
+};
+
+// Replaces a user's state on channels (and groups' channels) where the user
+// is present. The server answers FAILED_PRECONDITION for a listed channel
+// where the user is not present.
+class SetStateCall
+    : public internal::UnaryCall<SetStateCall, v1::PresenceService,
+                                 v1::SetStateRequest, v1::SetStateResponse,
+                                 SetStateResult> {
+ public:
+  SetStateCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+  SetStateCall& channel_groups(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channel_groups());
+  }
+  SetStateCall& user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::SetState,
+                                  &Stub::async_interface::SetState};
+  SetStateCall(std::shared_ptr<const internal::Connection> connection,
+               Json state)
+      : UnaryCall(std::move(connection)), state_(std::move(state)) {}
+  // Adds the state; INVALID_ARGUMENT unless it is an object of finite values.
+  absl::StatusOr<v1::SetStateRequest> BuildRequest() const;
+  static SetStateResult ToResult(const v1::SetStateResponse& response);
+
+  Json state_;
+};
+
+// Reads a user's state on channels (and groups' channels).
+class GetStateCall
+    : public internal::UnaryCall<GetStateCall, v1::PresenceService,
+                                 v1::GetStateRequest, v1::GetStateResponse,
+                                 GetStateResult> {
+ public:
+  GetStateCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+  GetStateCall& channel_groups(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channel_groups());
+  }
+  GetStateCall& user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::GetState,
+                                  &Stub::async_interface::GetState};
+  using UnaryCall::UnaryCall;
+  static GetStateResult ToResult(const v1::GetStateResponse& response);
+};
+
+// Announces, or keeps alive, a user's presence on channels (and groups'
+// channels) for one session, optionally setting state.
+class HeartbeatCall
+    : public internal::UnaryCall<HeartbeatCall, v1::PresenceService,
+                                 v1::HeartbeatRequest, v1::HeartbeatResponse,
+                                 HeartbeatResult> {
+ public:
+  HeartbeatCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+  HeartbeatCall& channel_groups(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channel_groups());
+  }
+  HeartbeatCall& user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+  // Presence timeout of this session; 0 (the default) means the server's.
+  HeartbeatCall& timeout_seconds(uint32_t seconds) {
+    request_.set_timeout_seconds(seconds);
+    return *this;
+  }
+  // The session (device, tab); empty (the default) is the default session.
+  HeartbeatCall& session_id(std::string session_id) {
+    request_.set_session_id(std::move(session_id));
+    return *this;
+  }
+  // Sets `state` (an object) on the channel, or on each channel of the
+  // group, named `channel_or_group`. Replaces an earlier state() of the name.
+  HeartbeatCall& state(std::string channel_or_group, Json state) {
+    states_.insert_or_assign(std::move(channel_or_group), std::move(state));
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::Heartbeat,
+                                  &Stub::async_interface::Heartbeat};
+  using UnaryCall::UnaryCall;
+  // Adds the states; INVALID_ARGUMENT unless each is an object of finite
+  // values.
+  absl::StatusOr<v1::HeartbeatRequest> BuildRequest() const;
+  static HeartbeatResult ToResult(const v1::HeartbeatResponse& response);
+
+  std::map<std::string, Json> states_;
+};
+
+// Ends a session's presence on channels (and groups' channels) now.
+class LeaveCall : public internal::UnaryCall<LeaveCall, v1::PresenceService,
+                                             v1::LeaveRequest,
+                                             v1::LeaveResponse, LeaveResult> {
+ public:
+  LeaveCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+  LeaveCall& channel_groups(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channel_groups());
+  }
+  LeaveCall& user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+  // The session that leaves; empty (the default) is the default session.
+  LeaveCall& session_id(std::string session_id) {
+    request_.set_session_id(std::move(session_id));
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::Leave, &Stub::async_interface::Leave};
+  using UnaryCall::UnaryCall;
+  static LeaveResult ToResult(const v1::LeaveResponse& response);
+};
+
+// Adds channels to a group, creating the group if needed.
+class AddChannelsToGroupCall
+    : public internal::UnaryCall<
+          AddChannelsToGroupCall, v1::ChannelGroupService,
+          v1::AddChannelsRequest, v1::AddChannelsResponse, void> {
+ public:
+  AddChannelsToGroupCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::AddChannels,
+                                  &Stub::async_interface::AddChannels};
+  using UnaryCall::UnaryCall;
+};
+
+// Removes channels from a group; removing the last one deletes the group.
+class RemoveChannelsFromGroupCall
+    : public internal::UnaryCall<
+          RemoveChannelsFromGroupCall, v1::ChannelGroupService,
+          v1::RemoveChannelsRequest, v1::RemoveChannelsResponse, void> {
+ public:
+  RemoveChannelsFromGroupCall& channels(const std::vector<std::string>& names) {
+    return Assign(names, request_.mutable_channels());
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::RemoveChannels,
+                                  &Stub::async_interface::RemoveChannels};
+  using UnaryCall::UnaryCall;
+};
+
+// Lists a group's channels.
+class ListChannelsInGroupCall
+    : public internal::UnaryCall<ListChannelsInGroupCall,
+                                 v1::ChannelGroupService,
+                                 v1::ListChannelsRequest,
+                                 v1::ListChannelsResponse, ListChannelsResult> {
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::ListChannels,
+                                  &Stub::async_interface::ListChannels};
+  using UnaryCall::UnaryCall;
+  static ListChannelsResult ToResult(const v1::ListChannelsResponse& response);
+};
+
+// Lists every channel group.
+class ListGroupsCall
+    : public internal::UnaryCall<ListGroupsCall, v1::ChannelGroupService,
+                                 v1::ListGroupsRequest, v1::ListGroupsResponse,
+                                 ListGroupsResult> {
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::ListGroups,
+                                  &Stub::async_interface::ListGroups};
+  using UnaryCall::UnaryCall;
+  static ListGroupsResult ToResult(const v1::ListGroupsResponse& response);
+};
+
+// Deletes a channel group.
+class DeleteGroupCall
+    : public internal::UnaryCall<DeleteGroupCall, v1::ChannelGroupService,
+                                 v1::DeleteGroupRequest,
+                                 v1::DeleteGroupResponse, void> {
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::DeleteGroup,
+                                  &Stub::async_interface::DeleteGroup};
+  using UnaryCall::UnaryCall;
+};
+
+// The entry point: makes calls that share one gRPC channel.
+class PresenceClient {
+ public:
+  // Meant for designated initializers: `{.target = ..., .user_id = ...}`.
+  // Every member has an initializer so that omitting one draws no
+  // -Wmissing-field-initializers warning.
+  struct Options {
+    // The server's address, e.g. "127.0.0.1:50051" or "dns:///host:443".
+    std::string target = {};
+    // The user that calls act for unless they set user_id().
+    std::string user_id = {};
+    // Each call's deadline, counted from when it is sent, unless the call
+    // sets timeout().
+    absl::Duration timeout = absl::Seconds(5);
+    // The channel's credentials; null means plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr;
+  };
+
+  // Creates a client with a new channel to `options.target`. Connecting is
+  // lazy: an unreachable server shows up as calls failing with UNAVAILABLE
+  // or DEADLINE_EXCEEDED.
+  explicit PresenceClient(Options options);
+
+  // Returns a client that sends its calls on `channel` (which may be shared
+  // with other clients, or be an in-process channel); `options.target` and
+  // `options.credentials` are ignored.
+  static PresenceClient FromChannel(
+      const std::shared_ptr<grpc::ChannelInterface>& channel, Options options);
+
+  // The user that calls act for by default.
+  const std::string& user_id() const { return connection_->user_id; }
+
+  // Presence.
+  HereNowCall here_now() const;
+  WhereNowCall where_now() const;
+  // `state` must be a JSON object; otherwise execute() returns
+  // INVALID_ARGUMENT without sending anything.
+  SetStateCall set_presence_state(Json state) const;
+  GetStateCall get_presence_state() const;
+  HeartbeatCall heartbeat() const;
+  LeaveCall leave() const;
+
+  // Channel groups.
+  AddChannelsToGroupCall add_channels_to_group(std::string group) const;
+  RemoveChannelsFromGroupCall remove_channels_from_group(
+      std::string group) const;
+  ListChannelsInGroupCall list_channels_in_group(std::string group) const;
+  ListGroupsCall list_groups() const;
+  DeleteGroupCall delete_group(std::string group) const;
+
+ private:
+  explicit PresenceClient(std::shared_ptr<const internal::Connection> c)
+      : connection_(std::move(c)) {}
+
+  std::shared_ptr<const internal::Connection> connection_;
+};
+
+}  // namespace presence::client
+
+#endif  // PRESENCE_CLIENT_PRESENCE_CLIENT_H_
