@@ -77,6 +77,87 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 }  // namespace internal
 
+const char* ActionName(WatchEvent::Action action) {
+  switch (action) {
+    case WatchEvent::Action::kJoin:
+      return "join";
+    case WatchEvent::Action::kLeave:
+      return "leave";
+    case WatchEvent::Action::kTimeout:
+      return "timeout";
+    case WatchEvent::Action::kStateChange:
+      return "state-change";
+    case WatchEvent::Action::kInterval:
+      return "interval";
+    case WatchEvent::Action::kActive:
+      return "active";
+    case WatchEvent::Action::kInactive:
+      return "inactive";
+    case WatchEvent::Action::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+EventStream::~EventStream() {
+  if (!finished_) {
+    Cancel();
+    Finish().IgnoreError();
+  }
+}
+
+bool EventStream::Next(WatchEvent* event) {
+  v1::WatchEventsResponse message;
+  if (finished_ || !reader_->Read(&message)) return false;
+  *event = WatchEvent();
+  event->channel = message.channel();
+  event->action = static_cast<WatchEvent::Action>(message.action());
+  event->user_id = message.user_id();
+  event->occupancy = message.occupancy();
+  event->time = absl::FromUnixSeconds(message.time().seconds()) +
+                absl::Nanoseconds(message.time().nanos());
+  if (message.has_state()) event->state = FromStruct(message.state());
+  event->join = ToVector(message.join());
+  event->leave = ToVector(message.leave());
+  event->timeout = ToVector(message.timeout());
+  event->here_now_refresh = message.here_now_refresh();
+  event->sequence = message.sequence();
+  return true;
+}
+
+absl::Status EventStream::Finish() {
+  if (!finished_) {
+    // Drain what is left so Finish() does not wait on unread messages.
+    v1::WatchEventsResponse ignored;
+    while (reader_->Read(&ignored)) {
+    }
+    status_ = internal::FromGrpcStatus(reader_->Finish());
+    finished_ = true;
+  }
+  return status_;
+}
+
+void EventStream::Cancel() { context_.TryCancel(); }
+
+absl::StatusOr<std::unique_ptr<EventStream>> WatchCall::open() const {
+  std::unique_ptr<EventStream> stream(new EventStream());
+  stream->connection_ = connection_;
+  if (timeout_.has_value()) {
+    stream->context_.set_deadline(absl::ToChronoTime(absl::Now() + *timeout_));
+  }
+  stream->reader_ =
+      connection_->presence->WatchEvents(&stream->context_, request_);
+  stream->reader_->WaitForInitialMetadata();
+  // The server marks a registered watch; without the mark the stream failed.
+  if (stream->context_.GetServerInitialMetadata().count(
+          "presence-watch-registered") == 0) {
+    absl::Status status = stream->Finish();
+    if (status.ok()) status = absl::InternalError("watch ended at once");
+    return status;
+  }
+  return stream;
+}
+
 HereNowResult HereNowCall::ToResult(const v1::HereNowResponse& response) {
   HereNowResult result;
   result.total_channels = response.total_channels();
@@ -189,6 +270,8 @@ GetStateCall PresenceClient::get_presence_state() const {
 HeartbeatCall PresenceClient::heartbeat() const {
   return HeartbeatCall(connection_).user_id(connection_->user_id);
 }
+
+WatchCall PresenceClient::watch() const { return WatchCall(connection_); }
 
 LeaveCall PresenceClient::leave() const {
   return LeaveCall(connection_).user_id(connection_->user_id);

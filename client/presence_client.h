@@ -568,6 +568,113 @@ class DeleteGroupCall
   using UnaryCall::UnaryCall;
 };
 
+// One presence event from a watch (presence.v1.WatchEventsResponse).
+struct WatchEvent {
+  enum class Action {
+    kUnspecified,
+    kJoin,
+    kLeave,
+    kTimeout,
+    kStateChange,
+    kInterval,
+    kActive,
+    kInactive
+  };
+  std::string channel;
+  Action action = Action::kUnspecified;
+  std::string user_id;     // Join, leave, timeout and state change.
+  uint32_t occupancy = 0;  // After the event.
+  absl::Time time;
+  std::optional<Json> state;  // Joins with state and state changes.
+  // Interval events: who joined, left and timed out since the last one, or
+  // here_now_refresh when the lists were too large (re-read with here_now).
+  std::vector<std::string> join;
+  std::vector<std::string> leave;
+  std::vector<std::string> timeout;
+  bool here_now_refresh = false;
+  // Strictly increasing per channel; the low 32 bits count an epoch's events
+  // from 1, so a gap means missed events.
+  uint64_t sequence = 0;
+};
+
+// Returns "join", "leave", "timeout", "state-change", "interval", "active",
+// "inactive" or "unspecified".
+const char* ActionName(WatchEvent::Action action);
+
+// A live WatchEvents stream, from WatchCall::open(). Every event the server
+// emits for the watched channels after open() returned arrives, in order per
+// channel, while the reader keeps up; a reader that falls too far behind
+// sees the stream end with RESOURCE_EXHAUSTED and should re-read with
+// here_now() and watch again (as after any error).
+//
+//   auto stream = pubnub.watch().channels({"lobby"}).open();
+//   WatchEvent event;
+//   while ((*stream)->Next(&event)) { ... }
+//   absl::Status why = (*stream)->Finish();
+//
+// Next() and Finish() are for one thread; Cancel() may be called from any.
+class EventStream {
+ public:
+  ~EventStream();  // Cancels the stream if it is still open.
+  EventStream(const EventStream&) = delete;
+  EventStream& operator=(const EventStream&) = delete;
+
+  // Blocks for the next event; returns false when the stream has ended.
+  bool Next(WatchEvent* event);
+
+  // Returns why the stream ended (OK never: a watch ends with an error or
+  // CANCELLED). Blocks until it has ended; call after Next() returned false
+  // or after Cancel().
+  absl::Status Finish();
+
+  // Ends the stream; a blocked Next() returns false.
+  void Cancel();
+
+ private:
+  friend class WatchCall;
+  EventStream() = default;
+
+  std::shared_ptr<const internal::Connection> connection_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderInterface<v1::WatchEventsResponse>> reader_;
+  bool finished_ = false;
+  absl::Status status_;
+};
+
+// Watches presence events of channels and channel groups (a group watch
+// follows the group's membership); with neither, of every channel.
+class WatchCall {
+ public:
+  WatchCall& channels(const std::vector<std::string>& names) {
+    request_.mutable_channels()->Assign(names.begin(), names.end());
+    return *this;
+  }
+  WatchCall& channel_groups(const std::vector<std::string>& names) {
+    request_.mutable_channel_groups()->Assign(names.begin(), names.end());
+    return *this;
+  }
+  // Ends the stream after `timeout` (DEADLINE_EXCEEDED); by default a watch
+  // lasts until cancelled.
+  WatchCall& timeout(absl::Duration timeout) {
+    timeout_ = timeout;
+    return *this;
+  }
+
+  // Opens the stream. Returns once the server has registered the watch, so
+  // every event after this point will be delivered; or the error (e.g.
+  // INVALID_ARGUMENT, NOT_FOUND for a group, UNAVAILABLE).
+  absl::StatusOr<std::unique_ptr<EventStream>> open() const;
+
+ private:
+  friend class PresenceClient;
+  explicit WatchCall(std::shared_ptr<const internal::Connection> connection)
+      : connection_(std::move(connection)) {}
+
+  std::shared_ptr<const internal::Connection> connection_;
+  v1::WatchEventsRequest request_;
+  std::optional<absl::Duration> timeout_;
+};
+
 // The entry point: makes calls that share one gRPC channel.
 class PresenceClient {
  public:
@@ -609,6 +716,7 @@ class PresenceClient {
   GetStateCall get_presence_state() const;
   HeartbeatCall heartbeat() const;
   LeaveCall leave() const;
+  WatchCall watch() const;
 
   // Channel groups.
   AddChannelsToGroupCall add_channels_to_group(std::string group) const;

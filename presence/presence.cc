@@ -144,6 +144,11 @@ absl::StatusOr<LeaveResult> Presence::Leave(LeaveRequest request) {
   return store_->Leave(request);
 }
 
+absl::Status Presence::NormalizeWatch(std::vector<std::string>& channels,
+                                      std::vector<std::string>& groups) const {
+  return NormalizeTargets(channels, groups, /*required=*/false, limits_);
+}
+
 absl::Status Presence::AddChannelsToGroup(absl::string_view group,
                                           std::vector<std::string> channels) {
   absl::Status status = ValidateGroupName("group", group, limits_);

@@ -44,6 +44,11 @@ class Presence {
   absl::StatusOr<HeartbeatResult> Heartbeat(HeartbeatRequest request);
   absl::StatusOr<LeaveResult> Leave(LeaveRequest request);
 
+  // Validates and normalises the channels and groups of a watch (none of
+  // either means every channel).
+  absl::Status NormalizeWatch(std::vector<std::string>& channels,
+                              std::vector<std::string>& groups) const;
+
   absl::Status AddChannelsToGroup(absl::string_view group,
                                   std::vector<std::string> channels);
   absl::Status RemoveChannelsFromGroup(absl::string_view group,

@@ -5,6 +5,7 @@
 // Flags are read here only and copied into options structs. SIGTERM or
 // SIGINT drains: health NOT_SERVING, in-flight calls get --shutdown_grace,
 // then the process exits 0.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -16,12 +17,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "presence/clock.h"
+#include "presence/event_pipeline.h"
 #include "presence/limits.h"
 #include "presence/memory_store.h"
 #include "presence/presence.h"
 #include "presence/ticker.h"
 #include "service/logging.h"
 #include "service/server.h"
+#include "service/watch_hub.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
@@ -59,6 +62,17 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM, how long in-flight calls get before they are cancelled");
 ABSL_FLAG(absl::Duration, expiry_interval, absl::Milliseconds(10),
           "How often timed-out sessions are swept");
+ABSL_FLAG(uint32_t, announce_max, 20,
+          "Above this many occupants, a channel's joins, leaves and timeouts "
+          "are replaced by periodic interval events");
+ABSL_FLAG(absl::Duration, presence_interval, absl::Seconds(10),
+          "Period of interval events");
+ABSL_FLAG(uint32_t, interval_lists_max_bytes, 30 * 1024,
+          "Largest join/leave/timeout lists of an interval event; beyond, "
+          "here_now_refresh is sent instead");
+ABSL_FLAG(uint32_t, watch_buffer_events, 4096,
+          "Events a WatchEvents stream may have waiting before it is ended "
+          "with RESOURCE_EXHAUSTED");
 
 namespace presence {
 namespace {
@@ -90,6 +104,16 @@ PresenceServerOptions ServerOptionsFromFlags() {
       absl::GetFlag(FLAGS_max_connection_age_grace);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.watch_buffer_events = absl::GetFlag(FLAGS_watch_buffer_events);
+  return options;
+}
+
+EventPipelineOptions PipelineOptionsFromFlags() {
+  EventPipelineOptions options;
+  options.announce_max = absl::GetFlag(FLAGS_announce_max);
+  options.interval = absl::GetFlag(FLAGS_presence_interval);
+  options.interval_lists_max_bytes =
+      absl::GetFlag(FLAGS_interval_lists_max_bytes);
   return options;
 }
 
@@ -132,11 +156,23 @@ int Run() {
   std::unique_ptr<PresenceStore> store =
       NewMemoryStore(store_options, Clock::Real());
   Presence presence(store.get(), limits);
+  // store -> pipeline -> consumers (the watch hub).
+  const EventPipelineOptions pipeline_options = PipelineOptionsFromFlags();
+  EventPipeline pipeline(pipeline_options, Clock::Real());
+  WatchHub hub;
+  pipeline.AddListener(&hub);
+  store->AddListener(&pipeline);
   Ticker expirer([&store] { return store->ExpireSessions(); },
                  absl::GetFlag(FLAGS_expiry_interval));
+  Ticker intervals(
+      [&pipeline] {
+        pipeline.Tick();
+        return absl::OkStatus();
+      },
+      std::min(pipeline_options.interval / 10, absl::Milliseconds(100)));
 
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
-      PresenceServer::Start(ServerOptionsFromFlags(), &presence);
+      PresenceServer::Start(ServerOptionsFromFlags(), &presence, &hub);
   if (!server.ok()) {
     LogError(server.status().message());
     return 1;
@@ -152,6 +188,9 @@ int Run() {
                    absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
   (*server)->Shutdown();
   expirer.Stop();
+  intervals.Stop();
+  store->RemoveListener(&pipeline);
+  pipeline.RemoveListener(&hub);
   LogInfo("presence_server stopped");
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/grpc_status.h"
 #include "service/struct_json.h"
+#include "service/watch_reactor.h"
 
 namespace presence {
 namespace {
@@ -157,6 +158,29 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
   absl::StatusOr<LeaveResult> result = presence_->Leave(std::move(leave));
   if (result.ok()) ToRepeated(result->channels, response->mutable_channels());
   return Finish(context, result.status());
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  v1::WatchEventsRequest watch;
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (request->Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  if (!watch.ParseFromString(bytes)) {
+    return WatchReactor::Fail(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     "request: not a WatchEventsRequest"));
+  }
+  std::vector<std::string> channels = ToVector(watch.channels());
+  std::vector<std::string> groups = ToVector(watch.channel_groups());
+  absl::Status status = presence_->NormalizeWatch(channels, groups);
+  if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status));
+  return WatchReactor::Start(context, hub_, max_buffered_events_, channels,
+                             groups);
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(

@@ -6,16 +6,29 @@
 #ifndef SERVICE_PRESENCE_SERVICE_H_
 #define SERVICE_PRESENCE_SERVICE_H_
 
+#include <cstddef>
+
+#include "grpcpp/support/byte_buffer.h"
 #include "presence/presence.h"
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
+#include "service/watch_hub.h"
 
 namespace presence {
 
-class PresenceServiceImpl final : public v1::PresenceService::CallbackService {
+// WatchEvents is a raw method: the hub encodes each event once and every
+// stream writes the same bytes.
+class PresenceServiceImpl final
+    : public v1::PresenceService::WithRawCallbackMethod_WatchEvents<
+          v1::PresenceService::CallbackService> {
  public:
-  // `presence` must outlive this object.
-  explicit PresenceServiceImpl(Presence* presence) : presence_(presence) {}
+  // `presence` and `hub` must outlive this object. A watcher may have up to
+  // `max_buffered_events` events waiting to be sent.
+  PresenceServiceImpl(Presence* presence, WatchHub* hub,
+                      size_t max_buffered_events)
+      : presence_(presence),
+        hub_(hub),
+        max_buffered_events_(max_buffered_events) {}
 
   grpc::ServerUnaryReactor* HereNow(grpc::CallbackServerContext* context,
                                     const v1::HereNowRequest* request,
@@ -35,9 +48,14 @@ class PresenceServiceImpl final : public v1::PresenceService::CallbackService {
   grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
                                   const v1::LeaveRequest* request,
                                   v1::LeaveResponse* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchEvents(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
 
  private:
   Presence* const presence_;
+  WatchHub* const hub_;
+  const size_t max_buffered_events_;
 };
 
 class ChannelGroupServiceImpl final

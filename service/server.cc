@@ -30,18 +30,22 @@ constexpr const char* kServiceNames[] = {
 
 }  // namespace
 
-PresenceServer::PresenceServer(Presence* presence)
-    : presence_service_(presence), group_service_(presence) {}
+PresenceServer::PresenceServer(const PresenceServerOptions& options,
+                               Presence* presence, WatchHub* hub)
+    : presence_service_(presence, hub, options.watch_buffer_events),
+      group_service_(presence),
+      hub_(hub) {}
 
 PresenceServer::~PresenceServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
-    const PresenceServerOptions& options, Presence* presence) {
+    const PresenceServerOptions& options, Presence* presence, WatchHub* hub) {
   // Process-wide switches; both must be set before a builder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<PresenceServer> server(new PresenceServer(presence));
+  std::unique_ptr<PresenceServer> server(
+      new PresenceServer(options, presence, hub));
   server->shutdown_grace_ = options.shutdown_grace;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
@@ -85,6 +89,8 @@ void PresenceServer::Shutdown() {
   // NOT_SERVING first, so load balancers stop sending before calls fail;
   // the health service ignores later updates.
   server_->GetHealthCheckService()->Shutdown();
+  hub_->CloseAll(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the server is shutting down; watch again"));
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(shutdown_grace_));
   server_->Wait();

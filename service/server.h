@@ -24,6 +24,7 @@
 #include "grpcpp/server.h"
 #include "presence/presence.h"
 #include "service/presence_service.h"
+#include "service/watch_hub.h"
 
 namespace presence {
 
@@ -45,14 +46,17 @@ struct PresenceServerOptions {
   absl::Duration max_connection_idle = absl::Minutes(10);
   // Shutdown() waits this long for in-flight calls before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Events a WatchEvents stream may have waiting before it is ended with
+  // RESOURCE_EXHAUSTED.
+  size_t watch_buffer_events = 4096;
 };
 
 class PresenceServer {
  public:
-  // Starts serving `presence`, which must outlive the server. Fails if the
-  // address cannot be bound.
+  // Starts serving `presence`, with WatchEvents fed by `hub`; both must
+  // outlive the server. Fails if the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<PresenceServer>> Start(
-      const PresenceServerOptions& options, Presence* presence);
+      const PresenceServerOptions& options, Presence* presence, WatchHub* hub);
 
   ~PresenceServer();
   PresenceServer(const PresenceServer&) = delete;
@@ -64,16 +68,19 @@ class PresenceServer {
   // Returns the listen address with the bound port, e.g. "127.0.0.1:41235".
   const std::string& address() const { return address_; }
 
-  // Reports NOT_SERVING on every health service name, stops accepting calls,
-  // waits up to options.shutdown_grace for in-flight calls and cancels the
-  // rest. Idempotent.
+  // Reports NOT_SERVING on every health service name, ends every watch
+  // with UNAVAILABLE (so watchers move to another replica at once), stops
+  // accepting calls, waits up to options.shutdown_grace for in-flight calls
+  // and cancels the rest. Idempotent.
   void Shutdown();
 
  private:
-  PresenceServer(Presence* presence);
+  PresenceServer(const PresenceServerOptions& options, Presence* presence,
+                 WatchHub* hub);
 
   PresenceServiceImpl presence_service_;
   ChannelGroupServiceImpl group_service_;
+  WatchHub* const hub_;
   std::unique_ptr<grpc::Server> server_;
   absl::Duration shutdown_grace_;
   int port_ = 0;

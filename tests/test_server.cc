@@ -11,14 +11,18 @@ Limits TestServer::TestLimits() {
   return limits;
 }
 
-TestServer::TestServer(Limits limits, PresenceServerOptions options) {
+TestServer::TestServer(Limits limits, PresenceServerOptions options,
+                       EventPipelineOptions pipeline_options) {
   MemoryStoreOptions store_options;
   store_options.limits = limits;
   store_ = NewMemoryStore(store_options, &clock_);
   presence_ = std::make_unique<Presence>(store_.get(), limits);
+  pipeline_ = std::make_unique<EventPipeline>(pipeline_options, &clock_);
+  pipeline_->AddListener(&hub_);
+  store_->AddListener(pipeline_.get());
   options.listen_address = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
-      PresenceServer::Start(options, presence_.get());
+      PresenceServer::Start(options, presence_.get(), &hub_);
   if (!server.ok()) {
     ADD_FAILURE() << server.status();
     std::abort();
@@ -26,10 +30,15 @@ TestServer::TestServer(Limits limits, PresenceServerOptions options) {
   server_ = *std::move(server);
 }
 
-TestServer::~TestServer() { server_->Shutdown(); }
+TestServer::~TestServer() {
+  server_->Shutdown();
+  store_->RemoveListener(pipeline_.get());
+  pipeline_->RemoveListener(&hub_);
+}
 
 void TestServer::ExpireSessions() {
   ASSERT_TRUE(store_->ExpireSessions().ok());
+  pipeline_->Tick();
 }
 
 }  // namespace presence

@@ -13,18 +13,22 @@
 #include <string>
 
 #include "presence/clock.h"
+#include "presence/event_pipeline.h"
 #include "presence/limits.h"
 #include "presence/presence.h"
 #include "presence/store.h"
 #include "service/server.h"
+#include "service/watch_hub.h"
 
 namespace presence {
 
 class TestServer {
  public:
   // Limits default to the server's, with a 1 s minimum timeout.
-  explicit TestServer(Limits limits = TestLimits(),
-                      PresenceServerOptions options = PresenceServerOptions());
+  explicit TestServer(
+      Limits limits = TestLimits(),
+      PresenceServerOptions options = PresenceServerOptions(),
+      EventPipelineOptions pipeline_options = EventPipelineOptions());
   ~TestServer();
 
   static Limits TestLimits();
@@ -33,14 +37,19 @@ class TestServer {
   SimulatedClock& clock() { return clock_; }
   PresenceStore& store() { return *store_; }
   PresenceServer& server() { return *server_; }
+  EventPipeline& pipeline() { return *pipeline_; }
+  WatchHub& hub() { return hub_; }
 
-  // Expires what is due at the clock's current time.
+  // Expires what is due at the clock's current time, and emits the interval
+  // events due.
   void ExpireSessions();
 
  private:
   SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
+  std::unique_ptr<EventPipeline> pipeline_;
+  WatchHub hub_;
   std::unique_ptr<PresenceServer> server_;
 };
 
