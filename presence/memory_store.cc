@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "presence/channel_group_registry.h"
 #include "presence/chunked_vector.h"
+#include "presence/event_pipeline.h"
 #include "presence/name_table.h"
 #include "presence/timing_wheel.h"
 
@@ -189,8 +190,10 @@ class MemoryStore : public PresenceStore {
       : clock_(clock),
         tick_ns_(absl::ToInt64Nanoseconds(options.tick)),
         epoch_(clock->Now()),
-        groups_(options.limits.max_channels_per_group, &listeners_) {
+        pipeline_(options.events, clock),
+        groups_(options.limits.max_channels_per_group, &raw_listeners_) {
     for (auto& shard : shards_) shard = std::make_unique<Shard>(options);
+    raw_listeners_.Add(&pipeline_);
   }
 
   absl::StatusOr<HereNowResult> HereNow(const HereNowRequest& request) override;
@@ -226,10 +229,10 @@ class MemoryStore : public PresenceStore {
   }
 
   void AddListener(EventListener* listener) override {
-    listeners_.Add(listener);
+    pipeline_.AddListener(listener);
   }
   void RemoveListener(EventListener* listener) override {
-    listeners_.Remove(listener);
+    pipeline_.RemoveListener(listener);
   }
 
  private:
@@ -304,7 +307,10 @@ class MemoryStore : public PresenceStore {
   NameTable sessions_;
   std::array<std::unique_ptr<Shard>, kShards> shards_;
   UserIndex user_index_;
-  ListenerList listeners_;
+  // Raw events and group changes go to the pipeline, which emits what
+  // listeners receive.
+  EventPipeline pipeline_;
+  ListenerList raw_listeners_;
   ChannelGroupRegistry groups_;
 };
 
@@ -325,7 +331,6 @@ Channel* MemoryStore::FindChannel(Shard& shard, absl::string_view name,
 void MemoryStore::Emit(Channel& channel, EventType type, Id channel_id, Id user,
                        absl::Time now, absl::string_view state) {
   ++channel.sequence;
-  if (listeners_.empty()) return;
   PresenceEvent event;
   event.type = type;
   event.channel = std::string(channel_names_.Name(channel_id));
@@ -334,7 +339,7 @@ void MemoryStore::Emit(Channel& channel, EventType type, Id channel_id, Id user,
   event.time = now;
   event.state = std::string(state);
   event.sequence = channel.sequence;
-  listeners_.Notify(event);
+  raw_listeners_.Notify(event);
 }
 
 void MemoryStore::RemoveMembership(Shard& shard, uint32_t m, EventType type,
@@ -470,6 +475,7 @@ absl::Status MemoryStore::ExpireSessions() {
     std::lock_guard<std::mutex> lock(shard->mu);
     Advance(*shard, now);
   }
+  pipeline_.Tick();
   return absl::OkStatus();
 }
 

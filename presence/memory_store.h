@@ -11,7 +11,9 @@
 // 16 shards, each with its own lock; a request locks the shards of its
 // channels in ascending order, which makes it atomic. Every operation first
 // expires what is due in the shards it touches, so answers are exact even
-// between two ExpireSessions() calls.
+// between two ExpireSessions() calls. Its events go through an
+// EventPipeline (active/inactive, interval mode, consumer sequences), whose
+// interval events ExpireSessions() also emits.
 #ifndef PRESENCE_MEMORY_STORE_H_
 #define PRESENCE_MEMORY_STORE_H_
 
@@ -19,6 +21,7 @@
 
 #include "absl/time/time.h"
 #include "presence/clock.h"
+#include "presence/event_pipeline.h"
 #include "presence/limits.h"
 #include "presence/store.h"
 
@@ -27,6 +30,8 @@ namespace presence {
 struct MemoryStoreOptions {
   // Only max_channels_per_group is used by the store itself.
   Limits limits;
+  // Active/inactive, interval mode and sequences of the events it emits.
+  EventPipelineOptions events;
   // Granularity of deadlines: a session times out at most one tick after its
   // deadline (plus the time until the next ExpireSessions()), never before.
   absl::Duration tick = absl::Milliseconds(10);

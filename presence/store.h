@@ -58,8 +58,9 @@ class PresenceStore {
   // Ends the session on the channels; returns those the user left.
   virtual absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) = 0;
 
-  // Times out every membership whose last session passed its deadline. The
-  // server calls this periodically; tests call it after moving the clock.
+  // Times out every membership whose last session passed its deadline, and
+  // emits the interval events that are due. The server calls this
+  // periodically; tests call it after moving the clock.
   virtual absl::Status ExpireSessions() = 0;
 
   // Channel groups. AddChannels creates the group; FAILED_PRECONDITION when
@@ -75,7 +76,10 @@ class PresenceStore {
   virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
   virtual absl::Status DeleteGroup(absl::string_view group) = 0;
 
-  // Registers `listener` for every event from now on (see event.h).
+  // Registers `listener` for every event from now on (see event.h): the
+  // consumer events of EventPipeline (joins, leaves, timeouts and state
+  // changes, active/inactive, interval events above announce_max, with
+  // per-channel sequences) and group changes.
   virtual void AddListener(EventListener* listener) = 0;
 
   // Unregisters `listener`; no call to it is in progress when this returns.

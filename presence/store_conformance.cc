@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 
 namespace presence {
@@ -17,8 +18,9 @@ using ::testing::IsEmpty;
 std::vector<std::string> Summary(const std::vector<PresenceEvent>& events) {
   std::vector<std::string> out;
   for (const PresenceEvent& e : events) {
-    std::string line = absl::StrCat(EventTypeName(e.type), " ", e.user_id, "@",
-                                    e.channel, " ", e.occupancy);
+    std::string line =
+        absl::StrCat(EventTypeName(e.type), e.user_id.empty() ? "" : " ",
+                     e.user_id, "@", e.channel, " ", e.occupancy);
     if (!e.state.empty()) absl::StrAppend(&line, " ", e.state);
     out.push_back(std::move(line));
   }
@@ -27,14 +29,17 @@ std::vector<std::string> Summary(const std::vector<PresenceEvent>& events) {
 
 }  // namespace
 
-Limits StoreConformanceTest::TestLimits() {
-  Limits limits;
-  limits.min_timeout_seconds = 1;
-  return limits;
+StoreConfig StoreConformanceTest::TestConfig() {
+  StoreConfig config;
+  config.limits.min_timeout_seconds = 1;
+  config.events.announce_max = 3;
+  config.events.interval = absl::Seconds(10);
+  config.events.interval_lists_max_bytes = 64;
+  return config;
 }
 
 void StoreConformanceTest::SetUp() {
-  store_ = GetParam().make(&clock_, limits_);
+  store_ = GetParam().make(&clock_, config_);
   ASSERT_NE(store_, nullptr);
   presence_ = std::make_unique<Presence>(store_.get(), limits_);
   store_->AddListener(&events_);
@@ -117,14 +122,15 @@ TEST_P(StoreConformanceTest, HeartbeatJoinsAndEmitsJoin) {
   EXPECT_EQ(Occupancy("lobby"), 1u);
   EXPECT_THAT(Occupants("lobby"), ElementsAre("alice"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("lobby"));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("join alice@lobby 1"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("active@lobby 1", "join alice@lobby 1"));
 }
 
 TEST_P(StoreConformanceTest, JoinOnSeveralChannelsEmitsOneJoinEach) {
   Join("alice", {"b", "a", "c"});
-  EXPECT_THAT(
-      Summary(events_.Take()),
-      ElementsAre("join alice@a 1", "join alice@b 1", "join alice@c 1"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("active@a 1", "join alice@a 1", "active@b 1",
+                          "join alice@b 1", "active@c 1", "join alice@c 1"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("a", "b", "c"));
 }
 
@@ -148,7 +154,8 @@ TEST_P(StoreConformanceTest, TimeoutFiresAtDeadlineNeverBefore) {
   EXPECT_EQ(Occupancy("lobby"), 1u);
   EXPECT_THAT(events_.Take(), IsEmpty());
   Advance(absl::Milliseconds(1));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
   EXPECT_EQ(Occupancy("lobby"), 0u);
   EXPECT_THAT(WhereNow(*presence_, "alice"), IsEmpty());
 }
@@ -160,7 +167,8 @@ TEST_P(StoreConformanceTest, ReadsNeverCountAUserPastItsDeadline) {
   clock_.Advance(absl::Seconds(31));
   EXPECT_EQ(Occupancy("lobby"), 0u);
   EXPECT_THAT(WhereNow(*presence_, "alice"), IsEmpty());
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, HeartbeatAfterDeadlineIsTimeoutThenJoin) {
@@ -169,7 +177,8 @@ TEST_P(StoreConformanceTest, HeartbeatAfterDeadlineIsTimeoutThenJoin) {
   clock_.Advance(absl::Seconds(31));
   Join("alice", {"lobby"}, 30);
   EXPECT_THAT(Summary(events_.Take()),
-              ElementsAre("timeout alice@lobby 0", "join alice@lobby 1"));
+              ElementsAre("timeout alice@lobby 0", "inactive@lobby 0",
+                          "active@lobby 1", "join alice@lobby 1"));
 }
 
 TEST_P(StoreConformanceTest, TimeoutOfOneUserLeavesOthers) {
@@ -186,7 +195,8 @@ TEST_P(StoreConformanceTest, ShorterTimeoutReplacesLongerOne) {
   Join("alice", {"lobby"}, 5);
   events_.Take();
   Advance(absl::Seconds(5));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveEndsPresenceImmediately) {
@@ -195,7 +205,8 @@ TEST_P(StoreConformanceTest, LeaveEndsPresenceImmediately) {
   absl::StatusOr<LeaveResult> left = presence_->Leave(LeaveOf("alice", {"a"}));
   ASSERT_TRUE(left.ok()) << left.status();
   EXPECT_THAT(left->channels, ElementsAre("a"));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("leave alice@a 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("leave alice@a 0", "inactive@a 0"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("b"));
   // Leaving again, or a channel never joined, changes nothing.
   left = presence_->Leave(LeaveOf("alice", {"a", "zzz"}));
@@ -204,13 +215,15 @@ TEST_P(StoreConformanceTest, LeaveEndsPresenceImmediately) {
   EXPECT_THAT(events_.Take(), IsEmpty());
   // The session's deadline went with it: no later timeout on "a".
   Advance(absl::Seconds(60));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@b 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("timeout alice@b 0", "inactive@b 0"));
 }
 
 TEST_P(StoreConformanceTest, UserStaysWhileAnySessionLives) {
   Join("alice", {"lobby"}, 60, "tab-1");
   Join("alice", {"lobby"}, 60, "tab-2");
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("join alice@lobby 1"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("active@lobby 1", "join alice@lobby 1"));
   EXPECT_EQ(Occupancy("lobby"), 1u);
 
   // One of two tabs closes: no leave.
@@ -224,7 +237,8 @@ TEST_P(StoreConformanceTest, UserStaysWhileAnySessionLives) {
   left = presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2"));
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(left->channels, ElementsAre("lobby"));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("leave alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, DefaultSessionIsOneSessionAmongOthers) {
@@ -234,7 +248,8 @@ TEST_P(StoreConformanceTest, DefaultSessionIsOneSessionAmongOthers) {
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
   EXPECT_THAT(events_.Take(), IsEmpty());
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "phone")).ok());
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("leave alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, TimeoutWhenLastSessionPassesItsDeadline) {
@@ -245,7 +260,8 @@ TEST_P(StoreConformanceTest, TimeoutWhenLastSessionPassesItsDeadline) {
   EXPECT_EQ(Occupancy("lobby"), 1u);
   EXPECT_THAT(events_.Take(), IsEmpty());
   Advance(absl::Seconds(15));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveOfLastLiveSessionLeavesDespiteExpiredOnes) {
@@ -254,7 +270,8 @@ TEST_P(StoreConformanceTest, LeaveOfLastLiveSessionLeavesDespiteExpiredOnes) {
   events_.Take();
   Advance(absl::Seconds(20));
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2")).ok());
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("leave alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, ExpiredSessionDoesNotHoldPresenceLater) {
@@ -264,7 +281,8 @@ TEST_P(StoreConformanceTest, ExpiredSessionDoesNotHoldPresenceLater) {
   Join("alice", {"lobby"}, 60, "tab-2");  // Keeps only tab-2 alive.
   events_.Take();
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2")).ok());
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("leave alice@lobby 0"));
+  EXPECT_THAT(Summary(events_.Take()),
+              ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveOfUnknownSessionChangesNothing) {
@@ -382,8 +400,8 @@ TEST_P(StoreConformanceTest, HeartbeatStatesApplyByChannelAndGroup) {
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
   // A join carries the state it was made with.
   EXPECT_THAT(Summary(events_.Take()),
-              ElementsAre(R"(join alice@a 1 {"from":"channel"})",
-                          R"(join alice@b 1 {"from":"group"})"));
+              ElementsAre("active@a 1", R"(join alice@a 1 {"from":"channel"})",
+                          "active@b 1", R"(join alice@b 1 {"from":"group"})"));
   // The same states again: nothing changed, nothing emitted.
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
   EXPECT_THAT(events_.Take(), IsEmpty());
@@ -599,17 +617,121 @@ TEST_P(StoreConformanceTest, EventsArriveInOrderWithConsecutiveSequences) {
   std::vector<PresenceEvent> events = events_.Take();
   EXPECT_THAT(
       Summary(events),
-      ElementsAre("join alice@lobby 1", "join bob@lobby 2",
+      ElementsAre("active@lobby 1", "join alice@lobby 1", "join bob@lobby 2",
                   R"(state-change bob@lobby 2 {"a":1})", "leave alice@lobby 1",
-                  "leave bob@lobby 0", "join carol@lobby 1"));
-  for (size_t i = 1; i < 5; ++i) {
+                  "leave bob@lobby 0", "inactive@lobby 0", "active@lobby 1",
+                  "join carol@lobby 1"));
+  ASSERT_EQ(events.size(), 9u);
+  for (size_t i = 1; i < 7; ++i) {
     EXPECT_EQ(events[i].sequence, events[i - 1].sequence + 1) << i;
   }
   EXPECT_EQ(events[0].sequence & 0xffffffffu, 1u);
   // A new epoch after the channel emptied: still increasing, counting anew.
-  EXPECT_GT(events[5].sequence, events[4].sequence);
-  EXPECT_EQ(events[5].sequence & 0xffffffffu, 1u);
+  EXPECT_GT(events[7].sequence, events[6].sequence);
+  EXPECT_EQ(events[7].sequence & 0xffffffffu, 1u);
+  EXPECT_EQ(events[8].sequence, events[7].sequence + 1);
   for (const PresenceEvent& e : events) EXPECT_EQ(e.time, clock_.Now());
+}
+
+std::vector<std::string> IntervalSummary(
+    const std::vector<PresenceEvent>& events) {
+  std::vector<std::string> out;
+  for (const PresenceEvent& e : events) {
+    if (e.type != EventType::kInterval) {
+      out.push_back(absl::StrCat(EventTypeName(e.type), " ", e.user_id, " ",
+                                 e.occupancy));
+    } else if (e.here_now_refresh) {
+      out.push_back(absl::StrCat("interval ", e.occupancy, " refresh"));
+    } else {
+      out.push_back(absl::StrCat("interval ", e.occupancy, " +[",
+                                 absl::StrJoin(e.joined, ","), "] -[",
+                                 absl::StrJoin(e.left, ","), "] x[",
+                                 absl::StrJoin(e.timed_out, ","), "]"));
+    }
+  }
+  return out;
+}
+
+TEST_P(StoreConformanceTest, AboveAnnounceMaxChangesComeAsIntervals) {
+  for (const char* user : {"u1", "u2", "u3", "u4", "u5"}) Join(user, {"room"});
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("active  1", "join u1 1", "join u2 2", "join u3 3"));
+  Advance(absl::Seconds(9));
+  EXPECT_THAT(events_.Take(), IsEmpty());
+  Advance(absl::Seconds(1));
+  std::vector<PresenceEvent> events = events_.Take();
+  EXPECT_THAT(IntervalSummary(events),
+              ElementsAre("interval 5 +[u4,u5] -[] x[]"));
+  EXPECT_EQ(events.at(0).sequence & 0xffffffffu, 5u);  // After 1 + 3.
+  EXPECT_EQ(events.at(0).channel, "room");
+
+  ASSERT_TRUE(presence_->Leave(LeaveOf("u1", {"room"})).ok());
+  Join("u6", {"room"});
+  EXPECT_THAT(events_.Take(), IsEmpty());
+  Advance(absl::Seconds(10));
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 5 +[u6] -[u1] x[]"));
+  // With nothing new, an interval still reports the occupancy.
+  Advance(absl::Seconds(10));
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 5 +[] -[] x[]"));
+
+  // Back to announce_max: what is pending, then per-user events.
+  ASSERT_TRUE(presence_->Leave(LeaveOf("u2", {"room"})).ok());
+  EXPECT_THAT(events_.Take(), IsEmpty());
+  ASSERT_TRUE(presence_->Leave(LeaveOf("u3", {"room"})).ok());
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 4 +[] -[u2] x[]", "leave u3 3"));
+  Advance(absl::Seconds(20));  // Short of the 60 s timeouts.
+  EXPECT_THAT(events_.Take(), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TimeoutsInIntervalModeAreListed) {
+  for (const char* user : {"u1", "u2", "u3"}) Join(user, {"room"});
+  Join("short", {"room"}, 5);
+  Join("u5", {"room"});
+  events_.Take();
+  Advance(absl::Seconds(5));
+  EXPECT_THAT(events_.Take(), IsEmpty());
+  Advance(absl::Seconds(5));
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 4 +[short,u5] -[] x[short]"));
+}
+
+TEST_P(StoreConformanceTest, StateChangesStayIndividualInIntervalMode) {
+  for (const char* user : {"u1", "u2", "u3", "u4"}) Join(user, {"room"});
+  events_.Take();
+  ASSERT_TRUE(
+      presence_->SetState(SetStateOf("u4", {"room"}, R"({"t":1})")).ok());
+  std::vector<PresenceEvent> events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::kStateChange);
+  EXPECT_EQ(events[0].occupancy, 4u);
+  EXPECT_EQ(events[0].sequence & 0xffffffffu, 5u);  // Active, 3 joins, this.
+}
+
+TEST_P(StoreConformanceTest, TooManyChangesForAnIntervalAskForARefresh) {
+  for (int i = 0; i < 12; ++i) Join(absl::StrCat("user-", i), {"room"});
+  events_.Take();
+  Advance(absl::Seconds(10));
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 12 refresh"));
+  Join("x", {"room"});
+  Advance(absl::Seconds(10));
+  EXPECT_THAT(IntervalSummary(events_.Take()),
+              ElementsAre("interval 13 +[x] -[] x[]"));
+}
+
+TEST_P(StoreConformanceTest, GroupChangesAreReported) {
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"b", "a"}).ok());
+  ASSERT_TRUE(presence_->RemoveChannelsFromGroup("g", {"a"}).ok());
+  ASSERT_TRUE(presence_->DeleteGroup("g").ok());
+  std::vector<GroupChange> changes = events_.TakeGroupChanges();
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].group, "g");
+  EXPECT_THAT(changes[0].channels, ElementsAre("a", "b"));
+  EXPECT_THAT(changes[1].channels, ElementsAre("b"));
+  EXPECT_THAT(changes[2].channels, IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, UsersAreIsolated) {

@@ -7,8 +7,9 @@
 //   INSTANTIATE_TEST_SUITE_P(
 //       Memory, StoreConformanceTest,
 //       testing::Values(presence::StoreFactory{
-//           "memory", [](presence::Clock* clock, const presence::Limits& l) {
-//             return presence::NewMemoryStore({l}, clock);
+//           "memory", [](presence::Clock* clock, const StoreConfig& config) {
+//             return presence::NewMemoryStore({config.limits, config.events},
+//                                             clock);
 //           }}),
 //       [](const auto& info) { return info.param.name; });
 #ifndef PRESENCE_STORE_CONFORMANCE_H_
@@ -23,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "presence/clock.h"
 #include "presence/event.h"
+#include "presence/event_pipeline.h"
 #include "presence/event_recorder.h"
 #include "presence/limits.h"
 #include "presence/presence.h"
@@ -30,15 +32,23 @@
 
 namespace presence {
 
+// What the suite configures a store with.
+struct StoreConfig {
+  Limits limits;
+  EventPipelineOptions events;
+};
+
 struct StoreFactory {
   std::string name;
-  std::function<std::unique_ptr<PresenceStore>(Clock*, const Limits&)> make;
+  std::function<std::unique_ptr<PresenceStore>(Clock*, const StoreConfig&)>
+      make;
 };
 
 class StoreConformanceTest : public testing::TestWithParam<StoreFactory> {
  protected:
-  // Limits of the suite: the defaults with a 1 s minimum timeout.
-  static Limits TestLimits();
+  // The suite's configuration: default limits with a 1 s minimum timeout;
+  // interval mode above 3 occupants, every 10 s.
+  static StoreConfig TestConfig();
 
   void SetUp() override;
   void TearDown() override;
@@ -58,7 +68,8 @@ class StoreConformanceTest : public testing::TestWithParam<StoreFactory> {
                                      uint32_t limit = 0, uint32_t offset = 0);
 
   SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
-  Limits limits_ = TestLimits();
+  StoreConfig config_ = TestConfig();
+  const Limits& limits_ = config_.limits;
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
   EventRecorder events_;

@@ -10,13 +10,18 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "presence/clock.h"
+#include "presence/event.h"
 #include "presence/event_pipeline.h"
 #include "presence/limits.h"
 #include "presence/memory_store.h"
@@ -25,6 +30,7 @@
 #include "service/logging.h"
 #include "service/server.h"
 #include "service/watch_hub.h"
+#include "service/webhook_dispatcher.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
@@ -70,6 +76,25 @@ ABSL_FLAG(absl::Duration, presence_interval, absl::Seconds(10),
 ABSL_FLAG(uint32_t, interval_lists_max_bytes, 30 * 1024,
           "Largest join/leave/timeout lists of an interval event; beyond, "
           "here_now_refresh is sent instead");
+ABSL_FLAG(std::vector<std::string>, webhook_url, {},
+          "POST every event to this URL; repeat the flag (or separate with "
+          "commas) for several receivers");
+ABSL_FLAG(std::string, webhook_secret, "",
+          "HMAC-SHA256 key of the X-Presence-Signature header (default: the "
+          "PRESENCE_WEBHOOK_SECRET environment variable)");
+ABSL_FLAG(std::string, webhook_actions, "",
+          "Comma-separated actions to send (join, leave, timeout, "
+          "state-change, interval, active, inactive); empty sends all");
+ABSL_FLAG(uint32_t, webhook_batch_events, 100, "Most events in one POST");
+ABSL_FLAG(absl::Duration, webhook_batch_delay, absl::Milliseconds(200),
+          "Longest an event waits for its batch to fill");
+ABSL_FLAG(uint32_t, webhook_queue_events, 100000,
+          "Events queued per URL; beyond, the oldest are dropped and counted");
+ABSL_FLAG(absl::Duration, webhook_timeout, absl::Seconds(5),
+          "Timeout of one POST");
+ABSL_FLAG(int32_t, webhook_max_attempts, 10,
+          "Attempts per batch (connection errors, timeouts, 5xx and 429 are "
+          "retried with exponential backoff)");
 ABSL_FLAG(uint32_t, watch_buffer_events, 4096,
           "Events a WatchEvents stream may have waiting before it is ended "
           "with RESOURCE_EXHAUSTED");
@@ -106,6 +131,51 @@ PresenceServerOptions ServerOptionsFromFlags() {
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.watch_buffer_events = absl::GetFlag(FLAGS_watch_buffer_events);
   return options;
+}
+
+// --webhook_url may be given several times; absl keeps only the last value of
+// a flag, so the occurrences are merged into one comma-separated value first.
+std::vector<char*> MergeRepeatedWebhookUrls(int argc, char** argv,
+                                            std::string* merged) {
+  std::vector<char*> args;
+  std::vector<std::string> urls;
+  for (int i = 0; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::ConsumePrefix(&arg, "--webhook_url=")) {
+      urls.emplace_back(arg);
+    } else if (arg == "--webhook_url" && i + 1 < argc) {
+      urls.emplace_back(argv[++i]);
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  if (!urls.empty()) {
+    *merged = absl::StrCat("--webhook_url=", absl::StrJoin(urls, ","));
+    args.push_back(merged->data());
+  }
+  return args;
+}
+
+absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhooksFromFlags() {
+  WebhookOptions options;
+  options.urls = absl::GetFlag(FLAGS_webhook_url);
+  if (options.urls.empty()) return nullptr;
+  options.secret = absl::GetFlag(FLAGS_webhook_secret);
+  if (options.secret.empty()) {
+    if (const char* secret = std::getenv("PRESENCE_WEBHOOK_SECRET")) {
+      options.secret = secret;
+    }
+  }
+  absl::StatusOr<std::vector<EventType>> actions =
+      WebhookDispatcher::ParseActions(absl::GetFlag(FLAGS_webhook_actions));
+  if (!actions.ok()) return actions.status();
+  options.actions = *std::move(actions);
+  options.max_batch_events = absl::GetFlag(FLAGS_webhook_batch_events);
+  options.max_batch_delay = absl::GetFlag(FLAGS_webhook_batch_delay);
+  options.max_queue_events = absl::GetFlag(FLAGS_webhook_queue_events);
+  options.request_timeout = absl::GetFlag(FLAGS_webhook_timeout);
+  options.max_attempts = absl::GetFlag(FLAGS_webhook_max_attempts);
+  return WebhookDispatcher::Create(std::move(options));
 }
 
 EventPipelineOptions PipelineOptionsFromFlags() {
@@ -151,25 +221,25 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // After the mask, so the dispatcher's thread inherits it.
+  absl::StatusOr<std::unique_ptr<WebhookDispatcher>> webhooks =
+      WebhooksFromFlags();
+  if (!webhooks.ok()) {
+    LogError(webhooks.status().message());
+    return 2;
+  }
+
   MemoryStoreOptions store_options;
   store_options.limits = limits;
+  store_options.events = PipelineOptionsFromFlags();
   std::unique_ptr<PresenceStore> store =
       NewMemoryStore(store_options, Clock::Real());
   Presence presence(store.get(), limits);
-  // store -> pipeline -> consumers (the watch hub).
-  const EventPipelineOptions pipeline_options = PipelineOptionsFromFlags();
-  EventPipeline pipeline(pipeline_options, Clock::Real());
   WatchHub hub;
-  pipeline.AddListener(&hub);
-  store->AddListener(&pipeline);
+  store->AddListener(&hub);
+  if (*webhooks != nullptr) store->AddListener(webhooks->get());
   Ticker expirer([&store] { return store->ExpireSessions(); },
                  absl::GetFlag(FLAGS_expiry_interval));
-  Ticker intervals(
-      [&pipeline] {
-        pipeline.Tick();
-        return absl::OkStatus();
-      },
-      std::min(pipeline_options.interval / 10, absl::Milliseconds(100)));
 
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
       PresenceServer::Start(ServerOptionsFromFlags(), &presence, &hub);
@@ -186,11 +256,17 @@ int Run() {
       absl::StrCat("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                    "; draining for up to ",
                    absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  const absl::Time drain_deadline =
+      absl::Now() + absl::GetFlag(FLAGS_shutdown_grace);
   (*server)->Shutdown();
   expirer.Stop();
-  intervals.Stop();
-  store->RemoveListener(&pipeline);
-  pipeline.RemoveListener(&hub);
+  store->RemoveListener(&hub);
+  if (*webhooks != nullptr) {
+    // What is queued gets what is left of the drain time.
+    store->RemoveListener(webhooks->get());
+    (*webhooks)->Shutdown(
+        std::max(absl::ZeroDuration(), drain_deadline - absl::Now()));
+  }
   LogInfo("presence_server stopped");
   return 0;
 }
@@ -201,6 +277,9 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "The presence service's gRPC server. See README.md for the API.");
-  absl::ParseCommandLine(argc, argv);
+  std::string merged_urls;
+  std::vector<char*> args =
+      presence::MergeRepeatedWebhookUrls(argc, argv, &merged_urls);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return presence::Run();
 }

@@ -144,7 +144,8 @@ TEST_F(ServerIntegrationTest, TimeoutsHappenThroughTheWire) {
   EXPECT_EQ(here.total_occupancy(), 1u);
   EXPECT_EQ(here.channels(0).occupants(0).user_id(), "bob");
   EXPECT_THAT(events.Lines(),
-              testing::ElementsAre("join alice", "join bob", "timeout alice"));
+              testing::ElementsAre("active ", "join alice", "join bob",
+                                   "timeout alice"));
   server_.store().RemoveListener(&events);
 }
 

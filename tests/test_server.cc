@@ -15,11 +15,10 @@ TestServer::TestServer(Limits limits, PresenceServerOptions options,
                        EventPipelineOptions pipeline_options) {
   MemoryStoreOptions store_options;
   store_options.limits = limits;
+  store_options.events = pipeline_options;
   store_ = NewMemoryStore(store_options, &clock_);
   presence_ = std::make_unique<Presence>(store_.get(), limits);
-  pipeline_ = std::make_unique<EventPipeline>(pipeline_options, &clock_);
-  pipeline_->AddListener(&hub_);
-  store_->AddListener(pipeline_.get());
+  store_->AddListener(&hub_);
   options.listen_address = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
       PresenceServer::Start(options, presence_.get(), &hub_);
@@ -32,13 +31,11 @@ TestServer::TestServer(Limits limits, PresenceServerOptions options,
 
 TestServer::~TestServer() {
   server_->Shutdown();
-  store_->RemoveListener(pipeline_.get());
-  pipeline_->RemoveListener(&hub_);
+  store_->RemoveListener(&hub_);
 }
 
 void TestServer::ExpireSessions() {
   ASSERT_TRUE(store_->ExpireSessions().ok());
-  pipeline_->Tick();
 }
 
 }  // namespace presence

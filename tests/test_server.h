@@ -37,18 +37,16 @@ class TestServer {
   SimulatedClock& clock() { return clock_; }
   PresenceStore& store() { return *store_; }
   PresenceServer& server() { return *server_; }
-  EventPipeline& pipeline() { return *pipeline_; }
   WatchHub& hub() { return hub_; }
 
   // Expires what is due at the clock's current time, and emits the interval
-  // events due.
+  // events due (PresenceStore::ExpireSessions).
   void ExpireSessions();
 
  private:
   SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
-  std::unique_ptr<EventPipeline> pipeline_;
   WatchHub hub_;
   std::unique_ptr<PresenceServer> server_;
 };
