@@ -7,18 +7,6 @@
 
 namespace presence {
 
-absl::Status GroupNotFoundError(absl::string_view group) {
-  return absl::NotFoundError(
-      absl::StrCat("channel group '", group, "' does not exist"));
-}
-
-absl::Status GroupFullError(absl::string_view group, size_t would_hold,
-                            uint32_t limit) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("channel group '", group, "' would hold ", would_hold,
-                   " channels; a group holds at most ", limit));
-}
-
 void ChannelGroupRegistry::Report(const std::string& group) const {
   if (listeners_ == nullptr || listeners_->empty()) return;
   GroupChange change;

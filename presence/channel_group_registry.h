@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "presence/event.h"
+#include "presence/store_errors.h"
 
 namespace presence {
 
@@ -66,15 +67,6 @@ class ChannelGroupRegistry {
   mutable std::shared_mutex mu_;
   absl::flat_hash_map<std::string, std::set<std::string>> groups_;  // mu_
 };
-
-// Returns the NOT_FOUND status for a missing group, shared by every store so
-// the message is the same whichever store answers.
-absl::Status GroupNotFoundError(absl::string_view group);
-
-// Returns the FAILED_PRECONDITION status for a group that would exceed its
-// channel limit.
-absl::Status GroupFullError(absl::string_view group, size_t would_hold,
-                            uint32_t limit);
 
 }  // namespace presence
 

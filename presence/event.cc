@@ -48,4 +48,10 @@ void ListenerList::NotifyGroupChange(const GroupChange& change) const {
   for (EventListener* listener : listeners_) listener->OnGroupChange(change);
 }
 
+void ListenerList::NotifyInterrupted(const absl::Status& status) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  for (EventListener* listener : listeners_)
+    listener->OnEventsInterrupted(status);
+}
+
 }  // namespace presence

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -82,6 +83,11 @@ class EventListener {
 
   // Called after a group's channels changed, in the order of the changes.
   virtual void OnGroupChange(const GroupChange& change) {}
+
+  // Called when the store may have lost events (its backend became
+  // unreachable): consumers that promise completeness (watch streams) must
+  // end and re-sync. Group state is re-sent with OnGroupChange afterwards.
+  virtual void OnEventsInterrupted(const absl::Status& status) {}
 };
 
 // The set of listeners a store notifies. Thread-safe.
@@ -103,6 +109,9 @@ class ListenerList {
 
   // Calls every listener with `change`.
   void NotifyGroupChange(const GroupChange& change) const;
+
+  // Calls every listener's OnEventsInterrupted.
+  void NotifyInterrupted(const absl::Status& status) const;
 
  private:
   mutable std::shared_mutex mu_;

@@ -20,6 +20,7 @@
 #include "presence/chunked_vector.h"
 #include "presence/event_pipeline.h"
 #include "presence/name_table.h"
+#include "presence/store_errors.h"
 #include "presence/timing_wheel.h"
 
 namespace presence {
@@ -631,10 +632,7 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
     }
   }
   if (!absent.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "user '", request.user_id,
-        "' is not present on channels: ", absl::StrJoin(absent, ", "),
-        " (state can only be set where the user is present)"));
+    return NotPresentError(request.user_id, absent);
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     SetMembershipState(ShardFor(target_names[i]), targets[i].second,

@@ -107,6 +107,8 @@ absl::StatusOr<HeartbeatResult> Presence::Heartbeat(HeartbeatRequest request) {
         limits_.min_timeout_seconds, ", ", limits_.max_timeout_seconds,
         "] (0 means the default, ", limits_.default_timeout_seconds, ")"));
   }
+  // Sorted by key, so every store resolves a channel in two groups alike.
+  std::sort(request.states.begin(), request.states.end());
   for (auto& [key, state] : request.states) {
     const std::string field = absl::StrCat("states[\"", key, "\"]");
     if (!std::binary_search(request.channels.begin(), request.channels.end(),

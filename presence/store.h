@@ -84,6 +84,14 @@ class PresenceStore {
 
   // Unregisters `listener`; no call to it is in progress when this returns.
   virtual void RemoveListener(EventListener* listener) = 0;
+
+  // Waits until every event of the changes made before the call has been
+  // delivered to listeners (stores that deliver asynchronously), or fails.
+  virtual absl::Status SyncEvents() { return absl::OkStatus(); }
+
+  // Returns whether the store can serve now (false while a backend it
+  // needs is unreachable). For readiness health checks.
+  virtual bool Healthy() const { return true; }
 };
 
 }  // namespace presence

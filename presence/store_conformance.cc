@@ -1,5 +1,6 @@
 #include "presence/store_conformance.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,8 +15,13 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// "join alice@lobby 1": action, user, channel, occupancy after.
-std::vector<std::string> Summary(const std::vector<PresenceEvent>& events) {
+// "join alice@lobby 1": action, user, channel, occupancy after. Grouped by
+// channel: order is promised within a channel, not across channels.
+std::vector<std::string> Summary(std::vector<PresenceEvent> events) {
+  std::stable_sort(events.begin(), events.end(),
+                   [](const PresenceEvent& a, const PresenceEvent& b) {
+                     return a.channel < b.channel;
+                   });
   std::vector<std::string> out;
   for (const PresenceEvent& e : events) {
     std::string line =
@@ -59,6 +65,16 @@ void StoreConformanceTest::Join(const std::string& user,
   request.timeout_seconds = timeout_seconds;
   request.session_id = session;
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
+}
+
+std::vector<PresenceEvent> StoreConformanceTest::TakeEvents() {
+  EXPECT_TRUE(store_->SyncEvents().ok());
+  return events_.Take();
+}
+
+std::vector<GroupChange> StoreConformanceTest::TakeGroupChanges() {
+  EXPECT_TRUE(store_->SyncEvents().ok());
+  return events_.TakeGroupChanges();
 }
 
 void StoreConformanceTest::Advance(absl::Duration d) {
@@ -122,13 +138,13 @@ TEST_P(StoreConformanceTest, HeartbeatJoinsAndEmitsJoin) {
   EXPECT_EQ(Occupancy("lobby"), 1u);
   EXPECT_THAT(Occupants("lobby"), ElementsAre("alice"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("lobby"));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("active@lobby 1", "join alice@lobby 1"));
 }
 
 TEST_P(StoreConformanceTest, JoinOnSeveralChannelsEmitsOneJoinEach) {
   Join("alice", {"b", "a", "c"});
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("active@a 1", "join alice@a 1", "active@b 1",
                           "join alice@b 1", "active@c 1", "join alice@c 1"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("a", "b", "c"));
@@ -136,7 +152,7 @@ TEST_P(StoreConformanceTest, JoinOnSeveralChannelsEmitsOneJoinEach) {
 
 TEST_P(StoreConformanceTest, HeartbeatWithinWindowCausesNoEvents) {
   Join("alice", {"lobby"}, 60);
-  events_.Take();
+  TakeEvents();
   // A client that restarts within its window: heartbeats keep it present.
   for (int i = 0; i < 5; ++i) {
     Advance(absl::Seconds(50));
@@ -144,17 +160,17 @@ TEST_P(StoreConformanceTest, HeartbeatWithinWindowCausesNoEvents) {
   }
   Advance(absl::Seconds(59));
   EXPECT_EQ(Occupancy("lobby"), 1u);
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, TimeoutFiresAtDeadlineNeverBefore) {
   Join("alice", {"lobby"}, 30);
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(30) - absl::Milliseconds(1));
   EXPECT_EQ(Occupancy("lobby"), 1u);
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   Advance(absl::Milliseconds(1));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
   EXPECT_EQ(Occupancy("lobby"), 0u);
   EXPECT_THAT(WhereNow(*presence_, "alice"), IsEmpty());
@@ -162,21 +178,21 @@ TEST_P(StoreConformanceTest, TimeoutFiresAtDeadlineNeverBefore) {
 
 TEST_P(StoreConformanceTest, ReadsNeverCountAUserPastItsDeadline) {
   Join("alice", {"lobby"}, 30);
-  events_.Take();
+  TakeEvents();
   // No ExpireSessions() call: the answer must still be exact.
   clock_.Advance(absl::Seconds(31));
   EXPECT_EQ(Occupancy("lobby"), 0u);
   EXPECT_THAT(WhereNow(*presence_, "alice"), IsEmpty());
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, HeartbeatAfterDeadlineIsTimeoutThenJoin) {
   Join("alice", {"lobby"}, 30);
-  events_.Take();
+  TakeEvents();
   clock_.Advance(absl::Seconds(31));
   Join("alice", {"lobby"}, 30);
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0",
                           "active@lobby 1", "join alice@lobby 1"));
 }
@@ -184,45 +200,45 @@ TEST_P(StoreConformanceTest, HeartbeatAfterDeadlineIsTimeoutThenJoin) {
 TEST_P(StoreConformanceTest, TimeoutOfOneUserLeavesOthers) {
   Join("alice", {"lobby"}, 10);
   Join("bob", {"lobby"}, 100);
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(10));
-  EXPECT_THAT(Summary(events_.Take()), ElementsAre("timeout alice@lobby 1"));
+  EXPECT_THAT(Summary(TakeEvents()), ElementsAre("timeout alice@lobby 1"));
   EXPECT_THAT(Occupants("lobby"), ElementsAre("bob"));
 }
 
 TEST_P(StoreConformanceTest, ShorterTimeoutReplacesLongerOne) {
   Join("alice", {"lobby"}, 300);
   Join("alice", {"lobby"}, 5);
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(5));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveEndsPresenceImmediately) {
   Join("alice", {"a", "b"});
-  events_.Take();
+  TakeEvents();
   absl::StatusOr<LeaveResult> left = presence_->Leave(LeaveOf("alice", {"a"}));
   ASSERT_TRUE(left.ok()) << left.status();
   EXPECT_THAT(left->channels, ElementsAre("a"));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("leave alice@a 0", "inactive@a 0"));
   EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("b"));
   // Leaving again, or a channel never joined, changes nothing.
   left = presence_->Leave(LeaveOf("alice", {"a", "zzz"}));
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(left->channels, IsEmpty());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   // The session's deadline went with it: no later timeout on "a".
   Advance(absl::Seconds(60));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@b 0", "inactive@b 0"));
 }
 
 TEST_P(StoreConformanceTest, UserStaysWhileAnySessionLives) {
   Join("alice", {"lobby"}, 60, "tab-1");
   Join("alice", {"lobby"}, 60, "tab-2");
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("active@lobby 1", "join alice@lobby 1"));
   EXPECT_EQ(Occupancy("lobby"), 1u);
 
@@ -231,46 +247,46 @@ TEST_P(StoreConformanceTest, UserStaysWhileAnySessionLives) {
       presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-1"));
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(left->channels, IsEmpty());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   EXPECT_EQ(Occupancy("lobby"), 1u);
 
   left = presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2"));
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(left->channels, ElementsAre("lobby"));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, DefaultSessionIsOneSessionAmongOthers) {
   Join("alice", {"lobby"}, 60);
   Join("alice", {"lobby"}, 60, "phone");
-  events_.Take();
+  TakeEvents();
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "phone")).ok());
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, TimeoutWhenLastSessionPassesItsDeadline) {
   Join("alice", {"lobby"}, 10, "tab-1");
   Join("alice", {"lobby"}, 30, "tab-2");
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(15));  // tab-1 is gone, tab-2 is alive.
   EXPECT_EQ(Occupancy("lobby"), 1u);
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   Advance(absl::Seconds(15));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveOfLastLiveSessionLeavesDespiteExpiredOnes) {
   Join("alice", {"lobby"}, 10, "tab-1");
   Join("alice", {"lobby"}, 60, "tab-2");
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(20));
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2")).ok());
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
@@ -279,15 +295,15 @@ TEST_P(StoreConformanceTest, ExpiredSessionDoesNotHoldPresenceLater) {
   Join("alice", {"lobby"}, 60, "tab-2");
   Advance(absl::Seconds(20));
   Join("alice", {"lobby"}, 60, "tab-2");  // Keeps only tab-2 alive.
-  events_.Take();
+  TakeEvents();
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-2")).ok());
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("leave alice@lobby 0", "inactive@lobby 0"));
 }
 
 TEST_P(StoreConformanceTest, LeaveOfUnknownSessionChangesNothing) {
   Join("alice", {"lobby"}, 60, "tab-1");
-  events_.Take();
+  TakeEvents();
   absl::StatusOr<LeaveResult> left =
       presence_->Leave(LeaveOf("alice", {"lobby"}, "tab-9"));
   ASSERT_TRUE(left.ok());
@@ -296,12 +312,12 @@ TEST_P(StoreConformanceTest, LeaveOfUnknownSessionChangesNothing) {
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(left->channels, IsEmpty());
   EXPECT_EQ(Occupancy("lobby"), 1u);
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, SetStateReplacesTheWholeState) {
   Join("alice", {"lobby"});
-  events_.Take();
+  TakeEvents();
   absl::StatusOr<SetStateResult> set = presence_->SetState(
       SetStateOf("alice", {"lobby"}, R"({"mood":"happy","age":3})"));
   ASSERT_TRUE(set.ok()) << set.status();
@@ -311,7 +327,7 @@ TEST_P(StoreConformanceTest, SetStateReplacesTheWholeState) {
       presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"mood":"sad"})"));
   ASSERT_TRUE(set.ok());
   EXPECT_THAT(
-      Summary(events_.Take()),
+      Summary(TakeEvents()),
       ElementsAre(R"(state-change alice@lobby 1 {"mood":"happy","age":3})",
                   R"(state-change alice@lobby 1 {"mood":"sad"})"));
 
@@ -336,21 +352,21 @@ TEST_P(StoreConformanceTest, SettingTheSameStateAgainEmitsNothing) {
   Join("alice", {"lobby"});
   ASSERT_TRUE(
       presence_->SetState(SetStateOf("alice", {"lobby"}, R"({"a":1})")).ok());
-  events_.Take();
+  TakeEvents();
   ASSERT_TRUE(
       presence_->SetState(SetStateOf("alice", {"lobby"}, R"({ "a" : 1 })"))
           .ok());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, SetStateWhereAbsentFailsAndChangesNothing) {
   Join("alice", {"a"});
-  events_.Take();
+  TakeEvents();
   absl::StatusOr<SetStateResult> set =
       presence_->SetState(SetStateOf("alice", {"a", "b"}, R"({"x":1})"));
   EXPECT_EQ(set.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(set.status().message()), testing::HasSubstr("b"));
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   GetStateRequest get;
   get.user_id = "alice";
   get.channels = {"a", "b"};
@@ -378,13 +394,13 @@ TEST_P(StoreConformanceTest, StateIsDiscardedWithThePresence) {
 TEST_P(StoreConformanceTest, SetStateOnGroupAppliesWhereUserIsPresent) {
   ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"a", "b", "c"}).ok());
   Join("alice", {"a", "c"});
-  events_.Take();
+  TakeEvents();
   SetStateRequest request = SetStateOf("alice", {}, R"({"k":"v"})");
   request.channel_groups = {"g"};
   absl::StatusOr<SetStateResult> set = presence_->SetState(request);
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_THAT(set->channels, ElementsAre("a", "c"));
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre(R"(state-change alice@a 1 {"k":"v"})",
                           R"(state-change alice@c 1 {"k":"v"})"));
 }
@@ -399,15 +415,15 @@ TEST_P(StoreConformanceTest, HeartbeatStatesApplyByChannelAndGroup) {
                     {"a", R"({"from":"channel"})"}};
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
   // A join carries the state it was made with.
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("active@a 1", R"(join alice@a 1 {"from":"channel"})",
                           "active@b 1", R"(join alice@b 1 {"from":"group"})"));
   // The same states again: nothing changed, nothing emitted.
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   request.states = {{"a", R"({"from":"later"})"}};
   ASSERT_TRUE(presence_->Heartbeat(request).ok());
-  EXPECT_THAT(Summary(events_.Take()),
+  EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre(R"(state-change alice@a 1 {"from":"later"})"));
 }
 
@@ -481,7 +497,7 @@ TEST_P(StoreConformanceTest, MissingGroupIsNotFoundAndChangesNothing) {
   get.channel_groups = {"ghost"};
   EXPECT_EQ(presence_->GetState(get).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, ChannelGroupLifecycle) {
@@ -614,7 +630,7 @@ TEST_P(StoreConformanceTest, EventsArriveInOrderWithConsecutiveSequences) {
   ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
   ASSERT_TRUE(presence_->Leave(LeaveOf("bob", {"lobby"})).ok());
   Join("carol", {"lobby"});
-  std::vector<PresenceEvent> events = events_.Take();
+  std::vector<PresenceEvent> events = TakeEvents();
   EXPECT_THAT(
       Summary(events),
       ElementsAre("active@lobby 1", "join alice@lobby 1", "join bob@lobby 2",
@@ -654,12 +670,12 @@ std::vector<std::string> IntervalSummary(
 
 TEST_P(StoreConformanceTest, AboveAnnounceMaxChangesComeAsIntervals) {
   for (const char* user : {"u1", "u2", "u3", "u4", "u5"}) Join(user, {"room"});
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("active  1", "join u1 1", "join u2 2", "join u3 3"));
   Advance(absl::Seconds(9));
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   Advance(absl::Seconds(1));
-  std::vector<PresenceEvent> events = events_.Take();
+  std::vector<PresenceEvent> events = TakeEvents();
   EXPECT_THAT(IntervalSummary(events),
               ElementsAre("interval 5 +[u4,u5] -[] x[]"));
   EXPECT_EQ(events.at(0).sequence & 0xffffffffu, 5u);  // After 1 + 3.
@@ -667,43 +683,43 @@ TEST_P(StoreConformanceTest, AboveAnnounceMaxChangesComeAsIntervals) {
 
   ASSERT_TRUE(presence_->Leave(LeaveOf("u1", {"room"})).ok());
   Join("u6", {"room"});
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   Advance(absl::Seconds(10));
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 5 +[u6] -[u1] x[]"));
   // With nothing new, an interval still reports the occupancy.
   Advance(absl::Seconds(10));
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 5 +[] -[] x[]"));
 
   // Back to announce_max: what is pending, then per-user events.
   ASSERT_TRUE(presence_->Leave(LeaveOf("u2", {"room"})).ok());
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   ASSERT_TRUE(presence_->Leave(LeaveOf("u3", {"room"})).ok());
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 4 +[] -[u2] x[]", "leave u3 3"));
   Advance(absl::Seconds(20));  // Short of the 60 s timeouts.
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, TimeoutsInIntervalModeAreListed) {
   for (const char* user : {"u1", "u2", "u3"}) Join(user, {"room"});
   Join("short", {"room"}, 5);
   Join("u5", {"room"});
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(5));
-  EXPECT_THAT(events_.Take(), IsEmpty());
+  EXPECT_THAT(TakeEvents(), IsEmpty());
   Advance(absl::Seconds(5));
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 4 +[short,u5] -[] x[short]"));
 }
 
 TEST_P(StoreConformanceTest, StateChangesStayIndividualInIntervalMode) {
   for (const char* user : {"u1", "u2", "u3", "u4"}) Join(user, {"room"});
-  events_.Take();
+  TakeEvents();
   ASSERT_TRUE(
       presence_->SetState(SetStateOf("u4", {"room"}, R"({"t":1})")).ok());
-  std::vector<PresenceEvent> events = events_.Take();
+  std::vector<PresenceEvent> events = TakeEvents();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].type, EventType::kStateChange);
   EXPECT_EQ(events[0].occupancy, 4u);
@@ -712,13 +728,13 @@ TEST_P(StoreConformanceTest, StateChangesStayIndividualInIntervalMode) {
 
 TEST_P(StoreConformanceTest, TooManyChangesForAnIntervalAskForARefresh) {
   for (int i = 0; i < 12; ++i) Join(absl::StrCat("user-", i), {"room"});
-  events_.Take();
+  TakeEvents();
   Advance(absl::Seconds(10));
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 12 refresh"));
   Join("x", {"room"});
   Advance(absl::Seconds(10));
-  EXPECT_THAT(IntervalSummary(events_.Take()),
+  EXPECT_THAT(IntervalSummary(TakeEvents()),
               ElementsAre("interval 13 +[x] -[] x[]"));
 }
 
@@ -726,7 +742,7 @@ TEST_P(StoreConformanceTest, GroupChangesAreReported) {
   ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"b", "a"}).ok());
   ASSERT_TRUE(presence_->RemoveChannelsFromGroup("g", {"a"}).ok());
   ASSERT_TRUE(presence_->DeleteGroup("g").ok());
-  std::vector<GroupChange> changes = events_.TakeGroupChanges();
+  std::vector<GroupChange> changes = TakeGroupChanges();
   ASSERT_EQ(changes.size(), 3u);
   EXPECT_EQ(changes[0].group, "g");
   EXPECT_THAT(changes[0].channels, ElementsAre("a", "b"));

@@ -57,6 +57,11 @@ class StoreConformanceTest : public testing::TestWithParam<StoreFactory> {
   void Join(const std::string& user, std::vector<std::string> channels,
             uint32_t timeout_seconds = 60, const std::string& session = "");
 
+  // Returns the events (group changes) delivered since the last call, once
+  // the store delivered everything so far (SyncEvents).
+  std::vector<PresenceEvent> TakeEvents();
+  std::vector<GroupChange> TakeGroupChanges();
+
   // Moves the clock and lets the store expire what is due.
   void Advance(absl::Duration d);
 

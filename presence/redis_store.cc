@@ -1,0 +1,575 @@
+#include "presence/redis_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "presence/redis_scripts_lua.h"
+#include "presence/store_errors.h"
+
+namespace presence {
+namespace {
+
+constexpr char kSep = '\1';
+
+// The scripts of redis_scripts.lua: the library, then one body per name.
+class ScriptSet {
+ public:
+  ScriptSet() {
+    const absl::string_view text = kRedisScriptsLua;
+    constexpr absl::string_view kMarker = "\n--@@ ";
+    size_t at = text.find(kMarker);
+    const std::string library(text.substr(0, at + 1));
+    while (at != absl::string_view::npos) {
+      const size_t name_start = at + kMarker.size();
+      const size_t name_end = text.find('\n', name_start);
+      const size_t next = text.find(kMarker, name_end);
+      std::string name(text.substr(name_start, name_end - name_start));
+      std::string body(text.substr(
+          name_end, next == absl::string_view::npos ? next : next - name_end));
+      scripts_.emplace(std::move(name), RedisScript(library + body));
+      at = next;
+    }
+  }
+
+  const RedisScript& operator[](const std::string& name) const {
+    return scripts_.at(name);
+  }
+
+ private:
+  std::map<std::string, RedisScript> scripts_;
+};
+
+const ScriptSet& Scripts() {
+  static const ScriptSet* const scripts = new ScriptSet();
+  return *scripts;
+}
+
+// A stream entry id "ms-seq", comparable.
+struct StreamId {
+  uint64_t ms = 0;
+  uint64_t seq = 0;
+
+  static StreamId Parse(absl::string_view id) {
+    StreamId out;
+    std::pair<absl::string_view, absl::string_view> parts =
+        absl::StrSplit(id, absl::MaxSplits('-', 1));
+    (void)absl::SimpleAtoi(parts.first, &out.ms);
+    (void)absl::SimpleAtoi(parts.second, &out.seq);
+    return out;
+  }
+  bool operator<(const StreamId& o) const {
+    return ms != o.ms ? ms < o.ms : seq < o.seq;
+  }
+  std::string ToString() const { return absl::StrCat(ms, "-", seq); }
+};
+
+void AppendList(std::vector<std::string>& args,
+                const std::vector<std::string>& items) {
+  args.push_back(absl::StrCat(items.size()));
+  args.insert(args.end(), items.begin(), items.end());
+}
+
+std::vector<std::string> SplitList(absl::string_view joined) {
+  if (joined.empty()) return {};
+  return absl::StrSplit(joined, kSep);
+}
+
+std::vector<std::string> Strings(const RedisReply& reply) {
+  std::vector<std::string> out;
+  out.reserve(reply.elements.size());
+  for (const RedisReply& element : reply.elements) out.push_back(element.str);
+  return out;
+}
+
+std::optional<EventType> ParseEventType(absl::string_view name) {
+  static const auto* const types =
+      new absl::flat_hash_map<std::string, EventType>{
+          {"join", EventType::kJoin},
+          {"leave", EventType::kLeave},
+          {"timeout", EventType::kTimeout},
+          {"state-change", EventType::kStateChange},
+          {"interval", EventType::kInterval},
+          {"active", EventType::kActive},
+          {"inactive", EventType::kInactive},
+      };
+  auto it = types->find(name);
+  if (it == types->end()) return std::nullopt;
+  return it->second;
+}
+
+class RedisStore : public PresenceStore {
+ public:
+  RedisStore(const RedisStoreOptions& options, RedisEndpoint endpoint,
+             Clock* clock)
+      : options_(options),
+        clock_(clock),
+        pool_(endpoint, options.pool),
+        stream_keys_(StreamKeys(options)),
+        positions_(stream_keys_.size()) {}
+
+  ~RedisStore() override {
+    stopping_ = true;
+    if (reader_.joinable()) reader_.join();
+  }
+
+  // Starts the event feed: at the streams' current ends if Redis answers
+  // now (so no event of a later call is missed), else as soon as it does.
+  void StartFeed() {
+    absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+        RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+                                 options_.read_block);
+    if (connection.ok() && !Resync(**connection).ok()) connection->reset();
+    reader_ =
+        std::thread([this, first = connection.ok() ? *std::move(connection)
+                                                   : nullptr]() mutable {
+          ReadEvents(std::move(first));
+        });
+  }
+
+  absl::StatusOr<HereNowResult> HereNow(const HereNowRequest& request) override;
+  absl::StatusOr<WhereNowResult> WhereNow(
+      const WhereNowRequest& request) override;
+  absl::StatusOr<SetStateResult> SetState(
+      const SetStateRequest& request) override;
+  absl::StatusOr<GetStateResult> GetState(
+      const GetStateRequest& request) override;
+  absl::Status Heartbeat(const HeartbeatRequest& request) override;
+  absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) override;
+  absl::Status ExpireSessions() override;
+
+  absl::Status AddChannelsToGroup(
+      absl::string_view group,
+      const std::vector<std::string>& channels) override;
+  absl::Status RemoveChannelsFromGroup(
+      absl::string_view group,
+      const std::vector<std::string>& channels) override;
+  absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(
+      absl::string_view group) override;
+  absl::StatusOr<std::vector<std::string>> ListGroups() override;
+  absl::Status DeleteGroup(absl::string_view group) override;
+
+  void AddListener(EventListener* listener) override;
+  void RemoveListener(EventListener* listener) override {
+    listeners_.Remove(listener);
+  }
+  absl::Status SyncEvents() override;
+  bool Healthy() const override { return pool_.healthy() && feed_ok_.load(); }
+
+ private:
+  static std::vector<std::string> StreamKeys(const RedisStoreOptions& options) {
+    std::vector<std::string> keys;
+    for (int s = 0; s < options.shards; ++s) {
+      keys.push_back(absl::StrCat(options.key_prefix, ":{s", s, "}:events"));
+    }
+    keys.push_back(absl::StrCat(options.key_prefix, ":{g}:events"));
+    return keys;
+  }
+
+  // The arguments every script starts with.
+  std::vector<std::string> CommonArgs() const {
+    return {options_.key_prefix,
+            absl::StrCat(options_.shards),
+            absl::StrCat(absl::ToUnixMillis(clock_->Now())),
+            absl::StrCat(options_.events.announce_max),
+            absl::StrCat(absl::ToInt64Milliseconds(options_.events.interval)),
+            absl::StrCat(options_.events.interval_lists_max_bytes),
+            absl::StrCat(options_.stream_max_len)};
+  }
+
+  // Runs a script; maps error replies to statuses.
+  absl::StatusOr<RedisReply> Run(const std::string& script,
+                                 std::vector<std::string> args,
+                                 absl::string_view context = "");
+
+  // The event feed, on its own thread and connection.
+  void ReadEvents(std::unique_ptr<RedisConnection> connection);
+  // Starts (or restarts) the feed at the streams' ends; sends group state.
+  absl::Status Resync(RedisConnection& connection);
+  void Dispatch(size_t stream, const RedisReply& fields);
+  void FeedBroken(const absl::Status& status);
+
+  const RedisStoreOptions options_;
+  Clock* const clock_;
+  RedisPool pool_;
+  const std::vector<std::string> stream_keys_;
+  ListenerList listeners_;
+
+  // Serialises dispatching with adding listeners, so a new listener gets the
+  // current groups and then every change, in order.
+  std::mutex dispatch_mu_;
+  std::map<std::string, std::vector<std::string>> groups_;  // dispatch_mu_
+
+  std::mutex positions_mu_;
+  std::condition_variable positions_advanced_;
+  std::vector<StreamId> positions_;  // Read up to here; positions_mu_.
+  std::atomic<bool> feed_ok_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread reader_;
+};
+
+absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
+                                           std::vector<std::string> args,
+                                           absl::string_view context) {
+  std::vector<std::string> all = CommonArgs();
+  all.insert(all.end(), std::make_move_iterator(args.begin()),
+             std::make_move_iterator(args.end()));
+  absl::StatusOr<RedisReply> reply = pool_.Eval(Scripts()[script], all);
+  if (!reply.ok() || !reply->is_error()) return reply;
+  absl::string_view error = reply->str;
+  if (absl::ConsumePrefix(&error, "NOTFOUND "))
+    return GroupNotFoundError(error);
+  if (absl::ConsumePrefix(&error, "ABSENT ")) {
+    return NotPresentError(context, SplitList(error));
+  }
+  if (absl::ConsumePrefix(&error, "GROUPFULL ")) {
+    size_t would_hold = 0;
+    (void)absl::SimpleAtoi(error, &would_hold);
+    return GroupFullError(context, would_hold,
+                          options_.limits.max_channels_per_group);
+  }
+  return absl::InternalError(
+      absl::StrCat("redis script ", script, ": ", error));
+}
+
+absl::Status RedisStore::Heartbeat(const HeartbeatRequest& request) {
+  std::vector<std::string> args = {
+      request.user_id, request.session_id,
+      absl::StrCat(uint64_t{request.timeout_seconds} * 1000)};
+  AppendList(args, request.channels);
+  AppendList(args, request.channel_groups);
+  std::vector<std::string> pairs;
+  for (const auto& [key, state] : request.states) {
+    pairs.push_back(key);
+    pairs.push_back(state);
+  }
+  AppendList(args, pairs);
+  return Run("heartbeat", std::move(args)).status();
+}
+
+absl::StatusOr<LeaveResult> RedisStore::Leave(const LeaveRequest& request) {
+  std::vector<std::string> args = {request.user_id, request.session_id};
+  AppendList(args, request.channels);
+  AppendList(args, request.channel_groups);
+  absl::StatusOr<RedisReply> reply = Run("leave", std::move(args));
+  if (!reply.ok()) return reply.status();
+  LeaveResult result;
+  result.channels = Strings(*reply);
+  std::sort(result.channels.begin(), result.channels.end());
+  return result;
+}
+
+absl::StatusOr<SetStateResult> RedisStore::SetState(
+    const SetStateRequest& request) {
+  std::vector<std::string> args = {request.user_id, request.state};
+  AppendList(args, request.channels);
+  AppendList(args, request.channel_groups);
+  absl::StatusOr<RedisReply> reply =
+      Run("set_state", std::move(args), request.user_id);
+  if (!reply.ok()) return reply.status();
+  SetStateResult result;
+  result.channels = Strings(*reply);
+  std::sort(result.channels.begin(), result.channels.end());
+  result.state = request.state;
+  return result;
+}
+
+absl::StatusOr<GetStateResult> RedisStore::GetState(
+    const GetStateRequest& request) {
+  std::vector<std::string> args = {request.user_id};
+  AppendList(args, request.channels);
+  AppendList(args, request.channel_groups);
+  absl::StatusOr<RedisReply> reply = Run("get_state", std::move(args));
+  if (!reply.ok()) return reply.status();
+  GetStateResult result;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    result.states.push_back(
+        ChannelState{reply->elements[i].str, reply->elements[i + 1].str});
+  }
+  std::sort(result.states.begin(), result.states.end(),
+            [](const ChannelState& a, const ChannelState& b) {
+              return a.channel < b.channel;
+            });
+  return result;
+}
+
+absl::StatusOr<HereNowResult> RedisStore::HereNow(
+    const HereNowRequest& request) {
+  std::vector<std::string> args = {
+      request.include_user_ids ? "1" : "0", request.include_state ? "1" : "0",
+      absl::StrCat(request.limit), absl::StrCat(request.offset)};
+  AppendList(args, request.channels);
+  AppendList(args, request.channel_groups);
+  absl::StatusOr<RedisReply> reply = Run("here_now", std::move(args));
+  if (!reply.ok()) return reply.status();
+  HereNowResult result;
+  for (const RedisReply& entry : reply->elements) {
+    ChannelOccupancy channel;
+    channel.name = entry.elements[0].str;
+    channel.occupancy = static_cast<uint32_t>(entry.elements[1].integer);
+    const RedisReply& ids = entry.elements[2];
+    const RedisReply& states = entry.elements[3];
+    for (size_t i = 0; i < ids.elements.size(); ++i) {
+      Occupant occupant;
+      occupant.user_id = ids.elements[i].str;
+      if (i < states.elements.size()) occupant.state = states.elements[i].str;
+      channel.occupants.push_back(std::move(occupant));
+    }
+    result.total_occupancy += channel.occupancy;
+    result.channels.push_back(std::move(channel));
+  }
+  std::sort(result.channels.begin(), result.channels.end(),
+            [](const ChannelOccupancy& a, const ChannelOccupancy& b) {
+              return a.name < b.name;
+            });
+  result.total_channels = static_cast<uint32_t>(result.channels.size());
+  return result;
+}
+
+absl::StatusOr<WhereNowResult> RedisStore::WhereNow(
+    const WhereNowRequest& request) {
+  absl::StatusOr<RedisReply> reply = Run("where_now", {request.user_id});
+  if (!reply.ok()) return reply.status();
+  WhereNowResult result;
+  result.channels = Strings(*reply);
+  std::sort(result.channels.begin(), result.channels.end());
+  return result;
+}
+
+absl::Status RedisStore::ExpireSessions() { return Run("expire", {}).status(); }
+
+absl::Status RedisStore::AddChannelsToGroup(
+    absl::string_view group, const std::vector<std::string>& channels) {
+  std::vector<std::string> args = {
+      std::string(group), absl::StrCat(options_.limits.max_channels_per_group)};
+  AppendList(args, channels);
+  return Run("group_add", std::move(args), group).status();
+}
+
+absl::Status RedisStore::RemoveChannelsFromGroup(
+    absl::string_view group, const std::vector<std::string>& channels) {
+  std::vector<std::string> args = {std::string(group)};
+  AppendList(args, channels);
+  return Run("group_remove", std::move(args), group).status();
+}
+
+absl::StatusOr<std::vector<std::string>> RedisStore::ListChannelsInGroup(
+    absl::string_view group) {
+  absl::StatusOr<RedisReply> reply = Run("group_list", {std::string(group)});
+  if (!reply.ok()) return reply.status();
+  std::vector<std::string> channels = Strings(*reply);
+  std::sort(channels.begin(), channels.end());
+  return channels;
+}
+
+absl::StatusOr<std::vector<std::string>> RedisStore::ListGroups() {
+  absl::StatusOr<RedisReply> reply = pool_.Command(
+      {"SMEMBERS", absl::StrCat(options_.key_prefix, ":{g}:groups")});
+  if (!reply.ok()) return reply.status();
+  std::vector<std::string> groups = Strings(*reply);
+  std::sort(groups.begin(), groups.end());
+  return groups;
+}
+
+absl::Status RedisStore::DeleteGroup(absl::string_view group) {
+  return Run("group_delete", {std::string(group)}, group).status();
+}
+
+void RedisStore::AddListener(EventListener* listener) {
+  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  listeners_.Add(listener);
+  for (const auto& [group, channels] : groups_) {
+    listener->OnGroupChange(GroupChange{group, channels});
+  }
+}
+
+absl::Status RedisStore::SyncEvents() {
+  absl::StatusOr<RedisReply> reply = Run("positions", {});
+  if (!reply.ok()) return reply.status();
+  std::vector<StreamId> targets;
+  for (const RedisReply& id : reply->elements)
+    targets.push_back(StreamId::Parse(id.str));
+  std::unique_lock<std::mutex> lock(positions_mu_);
+  const bool caught_up = positions_advanced_.wait_for(
+      lock, absl::ToChronoNanoseconds(options_.pool.timeout * 5), [&] {
+        for (size_t i = 0; i < targets.size(); ++i) {
+          if (positions_[i] < targets[i]) return false;
+        }
+        return true;
+      });
+  if (!caught_up) {
+    return absl::DeadlineExceededError("redis: the event feed is behind");
+  }
+  return absl::OkStatus();
+}
+
+void RedisStore::FeedBroken(const absl::Status& status) {
+  if (!feed_ok_.exchange(false)) return;  // Already reported.
+  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  groups_.clear();
+  listeners_.NotifyInterrupted(status);
+}
+
+absl::Status RedisStore::Resync(RedisConnection& connection) {
+  const RedisScript& script = Scripts()["group_snapshot"];
+  std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
+  std::vector<std::string> common = CommonArgs();
+  command.insert(command.end(), common.begin(), common.end());
+  absl::StatusOr<RedisReply> reply = connection.Command(command);
+  if (reply.ok() && reply->is_error() &&
+      absl::StartsWith(reply->str, "NOSCRIPT")) {
+    command[0] = "EVAL";
+    command[1] = script.source;
+    reply = connection.Command(command);
+  }
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) return absl::InternalError(reply->str);
+  const size_t streams = stream_keys_.size();
+  {
+    std::lock_guard<std::mutex> lock(positions_mu_);
+    for (size_t i = 0; i < streams; ++i) {
+      positions_[i] = StreamId::Parse(reply->elements[i].str);
+    }
+  }
+  positions_advanced_.notify_all();
+  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  groups_.clear();
+  for (size_t i = streams; i + 1 < reply->elements.size(); i += 2) {
+    std::vector<std::string> channels = SplitList(reply->elements[i + 1].str);
+    std::sort(channels.begin(), channels.end());
+    groups_[reply->elements[i].str] = channels;
+    listeners_.NotifyGroupChange(GroupChange{reply->elements[i].str, channels});
+  }
+  feed_ok_ = true;
+  return absl::OkStatus();
+}
+
+void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
+  absl::flat_hash_map<absl::string_view, absl::string_view> field;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    field[fields.elements[i].str] = fields.elements[i + 1].str;
+  }
+  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  if (stream == stream_keys_.size() - 1) {
+    GroupChange change;
+    change.group = std::string(field["g"]);
+    change.channels = SplitList(field["cs"]);
+    std::sort(change.channels.begin(), change.channels.end());
+    if (change.channels.empty()) {
+      groups_.erase(change.group);
+    } else {
+      groups_[change.group] = change.channels;
+    }
+    listeners_.NotifyGroupChange(change);
+    return;
+  }
+  std::optional<EventType> type = ParseEventType(field["t"]);
+  if (!type.has_value()) return;
+  PresenceEvent event;
+  event.type = *type;
+  event.channel = std::string(field["c"]);
+  event.user_id = std::string(field["u"]);
+  (void)absl::SimpleAtoi(field["o"], &event.occupancy);
+  int64_t ms = 0;
+  (void)absl::SimpleAtoi(field["ms"], &ms);
+  event.time = absl::FromUnixMillis(ms);
+  event.state = std::string(field["s"]);
+  std::pair<absl::string_view, absl::string_view> sequence =
+      absl::StrSplit(field["q"], absl::MaxSplits(':', 1));
+  uint64_t epoch = 0, count = 0;
+  (void)absl::SimpleAtoi(sequence.first, &epoch);
+  (void)absl::SimpleAtoi(sequence.second, &count);
+  event.sequence = (epoch << 32) | count;
+  if (event.type == EventType::kInterval) {
+    event.joined = SplitList(field["j"]);
+    event.left = SplitList(field["l"]);
+    event.timed_out = SplitList(field["x"]);
+    event.here_now_refresh = field["r"] == "1";
+  }
+  listeners_.Notify(event);
+}
+
+void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
+  absl::Duration backoff = options_.pool.initial_backoff;
+  const std::string block =
+      absl::StrCat(absl::ToInt64Milliseconds(options_.read_block));
+  while (!stopping_) {
+    if (connection == nullptr || connection->broken()) {
+      absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
+          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+                                   options_.read_block);
+      absl::Status status = connected.status();
+      if (connected.ok()) {
+        connection = *std::move(connected);
+        status = Resync(*connection);
+      }
+      if (!status.ok()) {
+        connection.reset();
+        FeedBroken(absl::UnavailableError(
+            absl::StrCat("the event feed was interrupted (", status.message(),
+                         "); re-read and watch again")));
+        const absl::Time until = absl::Now() + backoff;
+        while (!stopping_ && absl::Now() < until)
+          absl::SleepFor(absl::Milliseconds(10));
+        backoff = std::min(backoff * 2, options_.pool.max_backoff);
+        continue;
+      }
+      backoff = options_.pool.initial_backoff;
+    }
+    std::vector<std::string> command = {"XREAD", "COUNT", "1000",
+                                        "BLOCK", block,   "STREAMS"};
+    command.insert(command.end(), stream_keys_.begin(), stream_keys_.end());
+    {
+      std::lock_guard<std::mutex> lock(positions_mu_);
+      for (const StreamId& id : positions_) command.push_back(id.ToString());
+    }
+    absl::StatusOr<RedisReply> reply = connection->Command(command);
+    if (!reply.ok() || reply->is_error()) {
+      connection.reset();
+      FeedBroken(absl::UnavailableError(
+          absl::StrCat("the event feed was interrupted (",
+                       reply.ok() ? reply->str : reply.status().message(),
+                       "); re-read and watch again")));
+      continue;
+    }
+    if (reply->type != RedisReply::Type::kArray) continue;  // Timed out.
+    for (const RedisReply& stream : reply->elements) {
+      const size_t index = std::find(stream_keys_.begin(), stream_keys_.end(),
+                                     stream.elements[0].str) -
+                           stream_keys_.begin();
+      for (const RedisReply& entry : stream.elements[1].elements) {
+        Dispatch(index, entry.elements[1]);
+        std::lock_guard<std::mutex> lock(positions_mu_);
+        positions_[index] = StreamId::Parse(entry.elements[0].str);
+      }
+    }
+    positions_advanced_.notify_all();
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PresenceStore>> NewRedisStore(
+    const RedisStoreOptions& options, Clock* clock) {
+  absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(options.url);
+  if (!endpoint.ok()) return endpoint.status();
+  auto store =
+      std::make_unique<RedisStore>(options, *std::move(endpoint), clock);
+  store->StartFeed();
+  return store;
+}
+
+}  // namespace presence
