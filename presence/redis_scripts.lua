@@ -522,3 +522,32 @@ for _, g in ipairs(redis.call('SMEMBERS', GP() .. ':groups')) do
   out[#out + 1] = table.concat(redis.call('SMEMBERS', GP() .. ':g:' .. g), SEP)
 end
 return out
+
+--@@ lease
+-- ARGV: owner, lease_ms. Takes or renews the exclusive-delivery lease;
+-- returns 1 if `owner` holds it now, else 0.
+local key = GP() .. ':lease'
+local owner, ms = ARGV[8], tonumber(ARGV[9])
+local holder = redis.call('GET', key)
+if holder == owner then
+  redis.call('PEXPIRE', key, ms)
+  return 1
+end
+if not holder then
+  redis.call('SET', key, owner, 'PX', ms)
+  return 1
+end
+return 0
+
+--@@ checkpoint
+-- ARGV: owner, then stream index, id pairs. Records how far the lease
+-- holder has delivered; returns 0 (and records nothing) if it lost the lease.
+if redis.call('GET', GP() .. ':lease') ~= ARGV[8] then return 0 end
+for k = 9, #ARGV, 2 do
+  redis.call('HSET', GP() .. ':cursor', ARGV[k], ARGV[k + 1])
+end
+return 1
+
+--@@ cursor
+-- Returns the delivery cursor: stream index, id pairs (may be empty).
+return redis.call('HGETALL', GP() .. ':cursor')

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "presence/redis_scripts_lua.h"
 #include "presence/store_errors.h"
 
@@ -124,6 +126,7 @@ class RedisStore : public PresenceStore {
   ~RedisStore() override {
     stopping_ = true;
     if (reader_.joinable()) reader_.join();
+    if (leader_.joinable()) leader_.join();
   }
 
   // Starts the event feed: at the streams' current ends if Redis answers
@@ -166,6 +169,10 @@ class RedisStore : public PresenceStore {
   void RemoveListener(EventListener* listener) override {
     listeners_.Remove(listener);
   }
+  void AddExclusiveListener(EventListener* listener) override;
+  void RemoveExclusiveListener(EventListener* listener) override {
+    exclusive_listeners_.Remove(listener);
+  }
   absl::Status SyncEvents() override;
   bool Healthy() const override { return pool_.healthy() && feed_ok_.load(); }
 
@@ -201,6 +208,16 @@ class RedisStore : public PresenceStore {
   absl::Status Resync(RedisConnection& connection);
   void Dispatch(size_t stream, const RedisReply& fields);
   void FeedBroken(const absl::Status& status);
+  // Decodes a shard stream entry's fields; nullopt for an unknown type.
+  static std::optional<PresenceEvent> DecodeEvent(const RedisReply& fields);
+
+  // Exclusive delivery: holds a lease in Redis and, while it does, reads
+  // the shard streams from a cursor shared by all replicas and hands the
+  // events to the exclusive listeners.
+  void Lead();
+  // One round as lease holder: reads and delivers up to the streams' ends.
+  absl::Status LeadRound(RedisConnection& connection,
+                         std::vector<StreamId>& cursor);
 
   const RedisStoreOptions options_;
   Clock* const clock_;
@@ -219,6 +236,13 @@ class RedisStore : public PresenceStore {
   std::atomic<bool> feed_ok_{false};
   std::atomic<bool> stopping_{false};
   std::thread reader_;
+  // Exclusive delivery (see Lead()).
+  ListenerList exclusive_listeners_;
+  const std::string owner_ = absl::StrCat(absl::ToUnixNanos(absl::Now()), "-",
+                                          reinterpret_cast<uintptr_t>(this));
+  std::once_flag lead_once_;
+  std::atomic<bool> leading_{false};
+  std::thread leader_;
 };
 
 absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
@@ -457,27 +481,13 @@ absl::Status RedisStore::Resync(RedisConnection& connection) {
   return absl::OkStatus();
 }
 
-void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
+std::optional<PresenceEvent> RedisStore::DecodeEvent(const RedisReply& fields) {
   absl::flat_hash_map<absl::string_view, absl::string_view> field;
   for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
     field[fields.elements[i].str] = fields.elements[i + 1].str;
   }
-  std::lock_guard<std::mutex> lock(dispatch_mu_);
-  if (stream == stream_keys_.size() - 1) {
-    GroupChange change;
-    change.group = std::string(field["g"]);
-    change.channels = SplitList(field["cs"]);
-    std::sort(change.channels.begin(), change.channels.end());
-    if (change.channels.empty()) {
-      groups_.erase(change.group);
-    } else {
-      groups_[change.group] = change.channels;
-    }
-    listeners_.NotifyGroupChange(change);
-    return;
-  }
   std::optional<EventType> type = ParseEventType(field["t"]);
-  if (!type.has_value()) return;
+  if (!type.has_value()) return std::nullopt;
   PresenceEvent event;
   event.type = *type;
   event.channel = std::string(field["c"]);
@@ -499,7 +509,30 @@ void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
     event.timed_out = SplitList(field["x"]);
     event.here_now_refresh = field["r"] == "1";
   }
-  listeners_.Notify(event);
+  return event;
+}
+
+void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
+  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  if (stream == stream_keys_.size() - 1) {
+    absl::flat_hash_map<absl::string_view, absl::string_view> field;
+    for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+      field[fields.elements[i].str] = fields.elements[i + 1].str;
+    }
+    GroupChange change;
+    change.group = std::string(field["g"]);
+    change.channels = SplitList(field["cs"]);
+    std::sort(change.channels.begin(), change.channels.end());
+    if (change.channels.empty()) {
+      groups_.erase(change.group);
+    } else {
+      groups_[change.group] = change.channels;
+    }
+    listeners_.NotifyGroupChange(change);
+    return;
+  }
+  std::optional<PresenceEvent> event = DecodeEvent(fields);
+  if (event.has_value()) listeners_.Notify(*event);
 }
 
 void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
@@ -557,6 +590,93 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
       }
     }
     positions_advanced_.notify_all();
+  }
+}
+
+void RedisStore::AddExclusiveListener(EventListener* listener) {
+  exclusive_listeners_.Add(listener);
+  // Only replicas with exclusive listeners compete for the lease.
+  std::call_once(lead_once_,
+                 [this] { leader_ = std::thread([this] { Lead(); }); });
+}
+
+absl::Status RedisStore::LeadRound(RedisConnection& connection,
+                                   std::vector<StreamId>& cursor) {
+  const size_t shards = stream_keys_.size() - 1;
+  std::vector<std::string> command = {"XREAD", "COUNT", "1000", "STREAMS"};
+  command.insert(command.end(), stream_keys_.begin(),
+                 stream_keys_.begin() + shards);
+  for (size_t i = 0; i < shards; ++i) command.push_back(cursor[i].ToString());
+  absl::StatusOr<RedisReply> reply = connection.Command(command);
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) return absl::InternalError(reply->str);
+  if (reply->type != RedisReply::Type::kArray) return absl::OkStatus();
+  std::vector<std::string> checkpoint = {owner_};
+  for (const RedisReply& stream : reply->elements) {
+    const size_t index = std::find(stream_keys_.begin(), stream_keys_.end(),
+                                   stream.elements[0].str) -
+                         stream_keys_.begin();
+    for (const RedisReply& entry : stream.elements[1].elements) {
+      std::optional<PresenceEvent> event = DecodeEvent(entry.elements[1]);
+      if (event.has_value()) exclusive_listeners_.Notify(*event);
+      cursor[index] = StreamId::Parse(entry.elements[0].str);
+    }
+    checkpoint.push_back(absl::StrCat(index));
+    checkpoint.push_back(cursor[index].ToString());
+  }
+  absl::StatusOr<RedisReply> held = Run("checkpoint", std::move(checkpoint));
+  if (!held.ok()) return held.status();
+  if (held->integer != 1) leading_ = false;
+  return absl::OkStatus();
+}
+
+void RedisStore::Lead() {
+  constexpr absl::Duration kLease = absl::Seconds(3);
+  constexpr absl::Duration kRenewEvery = absl::Seconds(1);
+  std::unique_ptr<RedisConnection> connection;
+  std::vector<StreamId> cursor(stream_keys_.size() - 1);
+  absl::Time renew_at = absl::InfinitePast();
+  while (!stopping_) {
+    if (absl::Now() >= renew_at) {
+      absl::StatusOr<RedisReply> held = Run(
+          "lease", {owner_, absl::StrCat(absl::ToInt64Milliseconds(kLease))});
+      const bool now_leading = held.ok() && held->integer == 1;
+      if (now_leading && !leading_) {
+        // Taking over: resume where the previous holder stopped, or from
+        // the streams' ends if none ever delivered.
+        absl::StatusOr<RedisReply> saved = Run("cursor", {});
+        absl::StatusOr<RedisReply> ends = Run("positions", {});
+        if (!saved.ok() || !ends.ok()) continue;
+        for (size_t i = 0; i < cursor.size(); ++i) {
+          cursor[i] = StreamId::Parse(ends->elements[i].str);
+        }
+        for (size_t i = 0; i + 1 < saved->elements.size(); i += 2) {
+          size_t index = 0;
+          if (absl::SimpleAtoi(saved->elements[i].str, &index) &&
+              index < cursor.size()) {
+            cursor[index] = StreamId::Parse(saved->elements[i + 1].str);
+          }
+        }
+      }
+      leading_ = now_leading;
+      renew_at = absl::Now() +
+                 (held.ok() ? kRenewEvery : options_.pool.initial_backoff);
+    }
+    if (!leading_) {
+      absl::SleepFor(absl::Milliseconds(50));
+      continue;
+    }
+    if (connection == nullptr || connection->broken()) {
+      absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
+          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout);
+      if (!connected.ok()) {
+        absl::SleepFor(options_.pool.initial_backoff);
+        continue;
+      }
+      connection = *std::move(connected);
+    }
+    if (!LeadRound(*connection, cursor).ok()) connection.reset();
+    absl::SleepFor(absl::Milliseconds(10));
   }
 }
 

@@ -85,6 +85,18 @@ class PresenceStore {
   // Unregisters `listener`; no call to it is in progress when this returns.
   virtual void RemoveListener(EventListener* listener) = 0;
 
+  // Registers `listener` for events whose side effects must happen once
+  // across all replicas sharing the store (webhooks): with several replicas,
+  // one of them at a time delivers each event to its exclusive listeners.
+  // A store of one process delivers them as AddListener does. Group changes
+  // are not sent to exclusive listeners.
+  virtual void AddExclusiveListener(EventListener* listener) {
+    AddListener(listener);
+  }
+  virtual void RemoveExclusiveListener(EventListener* listener) {
+    RemoveListener(listener);
+  }
+
   // Waits until every event of the changes made before the call has been
   // delivered to listeners (stores that deliver asynchronously), or fails.
   virtual absl::Status SyncEvents() { return absl::OkStatus(); }

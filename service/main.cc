@@ -26,6 +26,7 @@
 #include "presence/limits.h"
 #include "presence/memory_store.h"
 #include "presence/presence.h"
+#include "presence/redis_store.h"
 #include "presence/ticker.h"
 #include "service/logging.h"
 #include "service/server.h"
@@ -34,7 +35,23 @@
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
-ABSL_FLAG(std::string, store, "memory", "Presence store: memory (embedded)");
+ABSL_FLAG(std::string, store, "memory",
+          "Presence store: memory (embedded, one replica) or redis (shared by "
+          "several replicas)");
+ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379",
+          "With --store=redis: redis://[:password@]host[:port][/db]");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(1),
+          "With --store=redis: connect and command timeout; RPCs fail with "
+          "UNAVAILABLE after it while Redis is unreachable");
+ABSL_FLAG(int32_t, redis_pool_size, 8, "With --store=redis: connections");
+ABSL_FLAG(std::string, redis_key_prefix, "presence",
+          "With --store=redis: prefix of every key (several deployments may "
+          "share a Redis)");
+ABSL_FLAG(int32_t, redis_shards, 16,
+          "With --store=redis: key-space shards (one cluster slot each); "
+          "every replica must use the same value");
+ABSL_FLAG(int32_t, redis_stream_max_len, 10000,
+          "With --store=redis: approximate length cap of each event stream");
 ABSL_FLAG(uint32_t, default_timeout_seconds, 300,
           "Presence timeout of a heartbeat that asks for 0");
 ABSL_FLAG(uint32_t, min_timeout_seconds, 20,
@@ -178,6 +195,31 @@ absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhooksFromFlags() {
   return WebhookDispatcher::Create(std::move(options));
 }
 
+EventPipelineOptions PipelineOptionsFromFlags();
+
+absl::StatusOr<std::unique_ptr<PresenceStore>> NewStoreFromFlags(
+    const std::string& kind, const Limits& limits) {
+  if (kind == "memory") {
+    MemoryStoreOptions options;
+    options.limits = limits;
+    options.events = PipelineOptionsFromFlags();
+    return NewMemoryStore(options, Clock::Real());
+  }
+  RedisStoreOptions options;
+  options.url = absl::GetFlag(FLAGS_redis_url);
+  options.limits = limits;
+  options.events = PipelineOptionsFromFlags();
+  options.key_prefix = absl::GetFlag(FLAGS_redis_key_prefix);
+  options.shards = absl::GetFlag(FLAGS_redis_shards);
+  options.stream_max_len = absl::GetFlag(FLAGS_redis_stream_max_len);
+  options.pool.timeout = absl::GetFlag(FLAGS_redis_timeout);
+  options.pool.size = absl::GetFlag(FLAGS_redis_pool_size);
+  if (options.shards < 1 || options.shards > 1024) {
+    return absl::InvalidArgumentError("--redis_shards must be in [1, 1024]");
+  }
+  return NewRedisStore(options, Clock::Real());
+}
+
 EventPipelineOptions PipelineOptionsFromFlags() {
   EventPipelineOptions options;
   options.announce_max = absl::GetFlag(FLAGS_announce_max);
@@ -207,9 +249,10 @@ int Run() {
     LogError(status.message());
     return 2;
   }
-  if (absl::GetFlag(FLAGS_store) != "memory") {
-    LogError(absl::StrCat("unknown --store=", absl::GetFlag(FLAGS_store),
-                          "; supported: memory"));
+  const std::string store_kind = absl::GetFlag(FLAGS_store);
+  if (store_kind != "memory" && store_kind != "redis") {
+    LogError(absl::StrCat("unknown --store=", store_kind,
+                          "; supported: memory, redis"));
     return 2;
   }
 
@@ -229,15 +272,18 @@ int Run() {
     return 2;
   }
 
-  MemoryStoreOptions store_options;
-  store_options.limits = limits;
-  store_options.events = PipelineOptionsFromFlags();
-  std::unique_ptr<PresenceStore> store =
-      NewMemoryStore(store_options, Clock::Real());
+  absl::StatusOr<std::unique_ptr<PresenceStore>> created =
+      NewStoreFromFlags(store_kind, limits);
+  if (!created.ok()) {
+    LogError(created.status().message());
+    return 2;
+  }
+  std::unique_ptr<PresenceStore> store = *std::move(created);
   Presence presence(store.get(), limits);
   WatchHub hub;
   store->AddListener(&hub);
-  if (*webhooks != nullptr) store->AddListener(webhooks->get());
+  // With several replicas on one store, one of them sends each webhook.
+  if (*webhooks != nullptr) store->AddExclusiveListener(webhooks->get());
   Ticker expirer([&store] { return store->ExpireSessions(); },
                  absl::GetFlag(FLAGS_expiry_interval));
 
@@ -248,7 +294,25 @@ int Run() {
     return 1;
   }
   LogInfo(absl::StrCat("presence_server listening on ", (*server)->address(),
-                       " (store: memory)"));
+                       " (store: ", store_kind, ")"));
+  // Readiness follows the store: NOT_SERVING while its backend is down.
+  bool serving = true;
+  Ticker readiness(
+      [&] {
+        const bool healthy = store->Healthy();
+        if (healthy != serving) {
+          serving = healthy;
+          (*server)->SetServing(healthy);
+          if (healthy) {
+            LogInfo("store reachable again; health SERVING");
+          } else {
+            LogWarning(
+                "store unreachable; health NOT_SERVING until it is back");
+          }
+        }
+        return absl::OkStatus();
+      },
+      absl::Milliseconds(250));
 
   int signal = 0;
   sigwait(&signals, &signal);
@@ -258,12 +322,13 @@ int Run() {
                    absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
   const absl::Time drain_deadline =
       absl::Now() + absl::GetFlag(FLAGS_shutdown_grace);
+  readiness.Stop();
   (*server)->Shutdown();
   expirer.Stop();
   store->RemoveListener(&hub);
   if (*webhooks != nullptr) {
     // What is queued gets what is left of the drain time.
-    store->RemoveListener(webhooks->get());
+    store->RemoveExclusiveListener(webhooks->get());
     (*webhooks)->Shutdown(
         std::max(absl::ZeroDuration(), drain_deadline - absl::Now()));
   }

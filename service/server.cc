@@ -82,6 +82,11 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
   return server;
 }
 
+void PresenceServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  for (const char* name : kServiceNames) health->SetServingStatus(name, serving);
+}
+
 void PresenceServer::Shutdown() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (shut_down_ || server_ == nullptr) return;

@@ -68,6 +68,10 @@ class PresenceServer {
   // Returns the listen address with the bound port, e.g. "127.0.0.1:41235".
   const std::string& address() const { return address_; }
 
+  // Reports SERVING or NOT_SERVING on every health service name (e.g. while
+  // the store's backend is unreachable). Ignored after Shutdown().
+  void SetServing(bool serving);
+
   // Reports NOT_SERVING on every health service name, ends every watch
   // with UNAVAILABLE (so watchers move to another replica at once), stops
   // accepting calls, waits up to options.shutdown_grace for in-flight calls

@@ -107,6 +107,16 @@ void WatchHub::CloseAll(const grpc::Status& status) {
   for (const auto& [sink, watch] : watches_) sink->Close(status);
 }
 
+void WatchHub::OnEventsInterrupted(const absl::Status& status) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (const auto& [sink, watch] : watches_) {
+    sink->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             std::string(status.message())));
+  }
+  group_channels_.clear();
+  channel_groups_.clear();
+}
+
 size_t WatchHub::size() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return watches_.size();

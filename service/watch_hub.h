@@ -74,6 +74,9 @@ class WatchHub : public EventListener {
 
   void OnEvent(const PresenceEvent& event) override;
   void OnGroupChange(const GroupChange& change) override;
+  // Ends every watch with UNAVAILABLE (it may have missed events) and
+  // forgets the group mirror, which the store sends again.
+  void OnEventsInterrupted(const absl::Status& status) override;
 
   // Returns `event` as a WatchEventsResponse.
   static v1::WatchEventsResponse ToProto(const PresenceEvent& event);
