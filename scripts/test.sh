@@ -11,16 +11,17 @@ scripts/setup.sh --with-buf || { echo "0 passed, 1 failed"; exit 1; }
 passed=0
 failed=0
 
-# Adds the test cases of every test.xml under $1 to the totals.
+# Adds the test cases of every test.xml under $1 to the totals. Each
+# <testsuite> element counts: gtest writes one per suite, and Bazel writes
+# one (with an error) for a test binary that crashed.
 count_cases() {
   local tests failures
   read -r tests failures < <(find "$1" -name test.xml -print0 2>/dev/null |
     xargs -0 -r cat | python3 -c '
 import re, sys
-text = sys.stdin.read()
 tests = failures = 0
-for attrs in re.findall(r"<testsuites ([^>]*)>", text):
-    get = lambda k: int((re.search(k + r"=\"(\d+)\"", attrs) or [0, 0])[1])
+for attrs in re.findall(r"<testsuite ([^>]*)>", sys.stdin.read()):
+    get = lambda k: int((re.search(r"\b" + k + r"=\"(\d+)\"", attrs) or [0, 0])[1])
     tests += get("tests")
     failures += get("failures") + get("errors")
 print(tests, failures)')
@@ -28,19 +29,19 @@ print(tests, failures)')
   failed=$((failed + failures))
 }
 
-# bazel test with a config; a run that fails without failing test cases
-# (a build error, a crash) counts as one failure.
+# bazel test with a config. A run that fails without a failing test case (a
+# build error) counts as one failure.
 run_bazel_tests() {
   local name=$1; shift
   echo "== bazel test $* //..." >&2
   local logs
   logs=$(bazel info "$@" bazel-testlogs 2>/dev/null)
   rm -rf "$logs"
-  local before=$failed
-  bazel test "$@" //... || true
+  local before=$failed code=0
+  bazel test "$@" //... || code=$?
   count_cases "$logs"
-  if ! bazel test "$@" //... >/dev/null 2>&1 && ((failed == before)); then
-    echo "== $name: bazel test failed outside test cases" >&2
+  if ((code != 0 && failed == before)); then
+    echo "== $name: bazel test exited $code without a failing test case" >&2
     failed=$((failed + 1))
   fi
 }
