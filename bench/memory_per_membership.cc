@@ -7,7 +7,8 @@
 // - Redis store: Redis used_memory per membership, against one plain ZSET
 //   member per membership with the same member strings.
 //
-//   bazel run -c opt //bench:memory_per_membership -- --users=20000 --channels=10
+//   bazel run -c opt //bench:memory_per_membership -- --users=20000
+//   --channels=10
 //
 // It starts its own redis-server on a free port.
 #include <malloc.h>
@@ -38,7 +39,9 @@ namespace {
 size_t HeapBytes() { return mallinfo2().uordblks; }
 
 std::string User(int u) { return absl::StrCat("user-", u); }
-std::string Channel(int u, int c) { return absl::StrCat("room-", (u * 7 + c) % 1000); }
+std::string Channel(int u, int c) {
+  return absl::StrCat("room-", (u * 7 + c) % 1000);
+}
 
 // Heartbeats every user into its channels; returns the memberships made.
 size_t Populate(Presence& presence, int users, int channels) {
@@ -46,7 +49,8 @@ size_t Populate(Presence& presence, int users, int channels) {
   for (int u = 0; u < users; ++u) {
     HeartbeatRequest request;
     request.user_id = User(u);
-    for (int c = 0; c < channels; ++c) request.channels.push_back(Channel(u, c));
+    for (int c = 0; c < channels; ++c)
+      request.channels.push_back(Channel(u, c));
     if (!presence.Heartbeat(request).ok()) std::abort();
     memberships += channels;
   }
@@ -62,13 +66,17 @@ void MeasureMemoryStore(int users, int channels) {
   const double store_bytes = double(HeapBytes() - before) / memberships;
 
   const size_t baseline_before = HeapBytes();
-  auto baseline = std::make_unique<std::unordered_map<std::string, std::string>>();
+  auto baseline =
+      std::make_unique<std::unordered_map<std::string, std::string>>();
   for (int u = 0; u < users; ++u) {
-    for (int c = 0; c < channels; ++c) (*baseline)[Channel(u, c) + "/" + User(u)] = "";
+    for (int c = 0; c < channels; ++c)
+      (*baseline)[Channel(u, c) + "/" + User(u)] = "";
   }
-  const double baseline_bytes = double(HeapBytes() - baseline_before) / memberships;
+  const double baseline_bytes =
+      double(HeapBytes() - baseline_before) / memberships;
   std::printf(
-      "memory store: %.1f bytes/membership; baseline unordered_map<string,string> "
+      "memory store: %.1f bytes/membership; baseline "
+      "unordered_map<string,string> "
       "%.1f bytes/entry; ratio %.2f (%zu memberships)\n",
       store_bytes, baseline_bytes, store_bytes / baseline_bytes, memberships);
 }
@@ -76,7 +84,8 @@ void MeasureMemoryStore(int users, int channels) {
 void MeasureRedisStore(int users, int channels) {
   auto redis = RedisServer::Start();
   if (!redis.ok()) {
-    std::printf("redis store: skipped (%s)\n", redis.status().ToString().c_str());
+    std::printf("redis store: skipped (%s)\n",
+                redis.status().ToString().c_str());
     return;
   }
   const int64_t empty = *(*redis)->UsedMemory();
@@ -98,7 +107,8 @@ void MeasureRedisStore(int users, int channels) {
     auto connection = RedisConnection::Connect(endpoint, absl::Seconds(5));
     for (int u = 0; u < users; ++u) {
       for (int c = 0; c < channels; ++c) {
-        (void)(*connection)->Command({"ZADD", "baseline", "0", Channel(u, c) + "/" + User(u)});
+        (void)(*connection)
+            ->Command({"ZADD", "baseline", "0", Channel(u, c) + "/" + User(u)});
       }
     }
     const double baseline_bytes =

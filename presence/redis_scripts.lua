@@ -5,7 +5,7 @@
 -- follows a line "--@@ <name>" and ends at the next such line or the end.
 --
 -- ARGV of every script:
---   1 namespace   2 shard count   3 now (ms)   4 announce_max
+--   1 namespace   2 shard count   3 now (ms, rounded down)   4 announce_max
 --   5 interval (ms)   6 interval list cap (bytes)   7 stream max length
 -- and the script's own arguments from ARGV[8] on.
 
@@ -267,9 +267,10 @@ local function positions()
 end
 
 --@@ heartbeat
--- ARGV: user, session, timeout_ms, channels, groups, states (count, then
--- key/state pairs: a key is a channel or group of the request).
-local user, session, timeout = ARGV[8], ARGV[9], tonumber(ARGV[10])
+-- ARGV: user, session, deadline (ms, rounded up from the caller's clock so
+-- it is never early), channels, groups, states (count, then key/state
+-- pairs: a key is a channel or group of the request).
+local user, session, deadline = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local channels, i = read_list(11)
 local groups
 groups, i = read_list(i)
@@ -293,7 +294,6 @@ for _, g in ipairs(groups) do
   end
 end
 expire_for(list)
-local deadline = NOW + timeout
 for _, ch in ipairs(list) do
   local p = P(shard_of(ch))
   local mk = p .. ':m:' .. ch

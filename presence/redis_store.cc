@@ -186,11 +186,12 @@ class RedisStore : public PresenceStore {
     return keys;
   }
 
-  // The arguments every script starts with.
-  std::vector<std::string> CommonArgs() const {
+  // The arguments every script starts with; `now` rounded down to ms, so
+  // nothing is found due before it is.
+  std::vector<std::string> CommonArgs(absl::Time now) const {
     return {options_.key_prefix,
             absl::StrCat(options_.shards),
-            absl::StrCat(absl::ToUnixMillis(clock_->Now())),
+            absl::StrCat(absl::ToUnixMillis(now)),
             absl::StrCat(options_.events.announce_max),
             absl::StrCat(absl::ToInt64Milliseconds(options_.events.interval)),
             absl::StrCat(options_.events.interval_lists_max_bytes),
@@ -200,7 +201,8 @@ class RedisStore : public PresenceStore {
   // Runs a script; maps error replies to statuses.
   absl::StatusOr<RedisReply> Run(const std::string& script,
                                  std::vector<std::string> args,
-                                 absl::string_view context = "");
+                                 absl::string_view context = "",
+                                 std::optional<absl::Time> now = std::nullopt);
 
   // The event feed, on its own thread and connection.
   void ReadEvents(std::unique_ptr<RedisConnection> connection);
@@ -247,8 +249,9 @@ class RedisStore : public PresenceStore {
 
 absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
                                            std::vector<std::string> args,
-                                           absl::string_view context) {
-  std::vector<std::string> all = CommonArgs();
+                                           absl::string_view context,
+                                           std::optional<absl::Time> now) {
+  std::vector<std::string> all = CommonArgs(now.value_or(clock_->Now()));
   all.insert(all.end(), std::make_move_iterator(args.begin()),
              std::make_move_iterator(args.end()));
   absl::StatusOr<RedisReply> reply = pool_.Eval(Scripts()[script], all);
@@ -270,9 +273,13 @@ absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
 }
 
 absl::Status RedisStore::Heartbeat(const HeartbeatRequest& request) {
-  std::vector<std::string> args = {
-      request.user_id, request.session_id,
-      absl::StrCat(uint64_t{request.timeout_seconds} * 1000)};
+  // One clock read: the script's "now" is rounded down, the deadline up.
+  const absl::Time now = clock_->Now();
+  const absl::Time deadline = now + absl::Seconds(request.timeout_seconds);
+  const int64_t deadline_ms = absl::ToInt64Milliseconds(
+      absl::Ceil(deadline - absl::UnixEpoch(), absl::Milliseconds(1)));
+  std::vector<std::string> args = {request.user_id, request.session_id,
+                                   absl::StrCat(deadline_ms)};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
   std::vector<std::string> pairs;
@@ -281,7 +288,7 @@ absl::Status RedisStore::Heartbeat(const HeartbeatRequest& request) {
     pairs.push_back(state);
   }
   AppendList(args, pairs);
-  return Run("heartbeat", std::move(args)).status();
+  return Run("heartbeat", std::move(args), "", now).status();
 }
 
 absl::StatusOr<LeaveResult> RedisStore::Leave(const LeaveRequest& request) {
@@ -450,7 +457,7 @@ void RedisStore::FeedBroken(const absl::Status& status) {
 absl::Status RedisStore::Resync(RedisConnection& connection) {
   const RedisScript& script = Scripts()["group_snapshot"];
   std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
-  std::vector<std::string> common = CommonArgs();
+  std::vector<std::string> common = CommonArgs(clock_->Now());
   command.insert(command.end(), common.begin(), common.end());
   absl::StatusOr<RedisReply> reply = connection.Command(command);
   if (reply.ok() && reply->is_error() &&
