@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "presence/redis_store.h"
 #include "presence/ticker.h"
 #include "service/logging.h"
+#include "service/metrics.h"
 #include "service/server.h"
 #include "service/watch_hub.h"
 #include "service/webhook_dispatcher.h"
@@ -112,6 +114,9 @@ ABSL_FLAG(absl::Duration, webhook_timeout, absl::Seconds(5),
 ABSL_FLAG(int32_t, webhook_max_attempts, 10,
           "Attempts per batch (connection errors, timeouts, 5xx and 429 are "
           "retried with exponential backoff)");
+ABSL_FLAG(std::string, metrics_address, "",
+          "host:port serving Prometheus metrics at /metrics (empty: off; "
+          "port 0 picks a free port, logged)");
 ABSL_FLAG(uint32_t, watch_buffer_events, 4096,
           "Events a WatchEvents stream may have waiting before it is ended "
           "with RESOURCE_EXHAUSTED");
@@ -197,6 +202,82 @@ absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhooksFromFlags() {
 
 EventPipelineOptions PipelineOptionsFromFlags();
 
+// Keeps a listener registered with a store for its lifetime, so no return
+// path leaves a store calling a destroyed listener.
+class ListenerRegistration {
+ public:
+  ListenerRegistration(PresenceStore* store, EventListener* listener,
+                       bool exclusive = false)
+      : store_(store), listener_(listener), exclusive_(exclusive) {
+    if (exclusive_) {
+      store_->AddExclusiveListener(listener_);
+    } else {
+      store_->AddListener(listener_);
+    }
+  }
+  ~ListenerRegistration() {
+    if (exclusive_) {
+      store_->RemoveExclusiveListener(listener_);
+    } else {
+      store_->RemoveListener(listener_);
+    }
+  }
+  ListenerRegistration(const ListenerRegistration&) = delete;
+  ListenerRegistration& operator=(const ListenerRegistration&) = delete;
+
+ private:
+  PresenceStore* const store_;
+  EventListener* const listener_;
+  const bool exclusive_;
+};
+
+// The server's metrics; `webhooks` may be null.
+void RegisterMetrics(MetricsRegistry& metrics, const PresenceStore& store,
+                     const WatchHub& hub, const Ticker& expirer,
+                     const WebhookDispatcher* webhooks) {
+  const absl::Time start = absl::Now();
+  metrics.AddGauge(
+      "presence_uptime_seconds", "Seconds since the server started.",
+      [start] { return absl::ToDoubleSeconds(absl::Now() - start); });
+  metrics.AddGauge("presence_store_healthy",
+                   "1 while the store can serve (its backend is reachable).",
+                   [&store] { return store.Healthy() ? 1.0 : 0.0; });
+  metrics.AddGauge("presence_watchers", "Open WatchEvents streams.",
+                   [&hub] { return static_cast<double>(hub.size()); });
+  metrics.AddCounter(
+      "presence_slow_watchers_total", "Watch streams ended for falling behind.",
+      [&hub] { return static_cast<double>(hub.slow_watchers()); });
+  metrics.AddCounter(
+      "presence_expiry_sweeps_total", "Timeout sweeps run.",
+      [&expirer] { return static_cast<double>(expirer.runs()); });
+  metrics.AddCounter(
+      "presence_expiry_sweep_failures_total",
+      "Timeout sweeps that failed (store unreachable).",
+      [&expirer] { return static_cast<double>(expirer.failures()); });
+  if (webhooks == nullptr) return;
+  const auto stat = [webhooks](uint64_t WebhookDispatcher::Stats::*field) {
+    return [webhooks, field] {
+      return static_cast<double>(webhooks->stats().*field);
+    };
+  };
+  metrics.AddCounter("presence_webhook_delivered_events_total",
+                     "Events POSTed successfully.",
+                     stat(&WebhookDispatcher::Stats::delivered_events));
+  metrics.AddCounter("presence_webhook_dropped_events_total",
+                     "Events dropped because a receiver's queue was full.",
+                     stat(&WebhookDispatcher::Stats::dropped_events));
+  metrics.AddCounter("presence_webhook_failed_events_total",
+                     "Events given up on (4xx, or retries exhausted).",
+                     stat(&WebhookDispatcher::Stats::failed_events));
+  metrics.AddCounter("presence_webhook_retries_total", "Batches sent again.",
+                     stat(&WebhookDispatcher::Stats::retries));
+  metrics.AddCounter("presence_webhook_batches_total", "Batches POSTed.",
+                     stat(&WebhookDispatcher::Stats::batches));
+  metrics.AddGauge("presence_webhook_queued_events",
+                   "Events waiting to be sent.",
+                   stat(&WebhookDispatcher::Stats::queued_events));
+}
+
 absl::StatusOr<std::unique_ptr<PresenceStore>> NewStoreFromFlags(
     const std::string& kind, const Limits& limits) {
   if (kind == "memory") {
@@ -281,11 +362,36 @@ int Run() {
   std::unique_ptr<PresenceStore> store = *std::move(created);
   Presence presence(store.get(), limits);
   WatchHub hub;
-  store->AddListener(&hub);
+  ListenerRegistration hub_registration(store.get(), &hub);
   // With several replicas on one store, one of them sends each webhook.
-  if (*webhooks != nullptr) store->AddExclusiveListener(webhooks->get());
+  std::optional<ListenerRegistration> webhook_registration;
+  if (*webhooks != nullptr) {
+    webhook_registration.emplace(store.get(), webhooks->get(),
+                                 /*exclusive=*/true);
+  }
   Ticker expirer([&store] { return store->ExpireSessions(); },
                  absl::GetFlag(FLAGS_expiry_interval));
+
+  // Metrics first, so their address is logged before the server is up.
+  MetricsRegistry metrics;
+  EventCounter event_counter;
+  ListenerRegistration counter_registration(store.get(), &event_counter);
+  event_counter.Register(metrics);
+  RegisterMetrics(metrics, *store, hub, expirer, webhooks->get());
+  std::unique_ptr<MetricsHttpServer> metrics_server;
+  if (const std::string address = absl::GetFlag(FLAGS_metrics_address);
+      !address.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
+        MetricsHttpServer::Start(address, &metrics);
+    if (!started.ok()) {
+      LogError(started.status().message());
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    LogInfo(absl::StrCat("metrics on http://",
+                         address.substr(0, address.rfind(':')), ":",
+                         metrics_server->port(), "/metrics"));
+  }
 
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
       PresenceServer::Start(ServerOptionsFromFlags(), &presence, &hub);
@@ -295,6 +401,7 @@ int Run() {
   }
   LogInfo(absl::StrCat("presence_server listening on ", (*server)->address(),
                        " (store: ", store_kind, ")"));
+
   // Readiness follows the store: NOT_SERVING while its backend is down.
   bool serving = true;
   Ticker readiness(
@@ -323,12 +430,12 @@ int Run() {
   const absl::Time drain_deadline =
       absl::Now() + absl::GetFlag(FLAGS_shutdown_grace);
   readiness.Stop();
+  metrics_server.reset();
   (*server)->Shutdown();
   expirer.Stop();
-  store->RemoveListener(&hub);
   if (*webhooks != nullptr) {
     // What is queued gets what is left of the drain time.
-    store->RemoveExclusiveListener(webhooks->get());
+    webhook_registration.reset();
     (*webhooks)->Shutdown(
         std::max(absl::ZeroDuration(), drain_deadline - absl::Now()));
   }
