@@ -217,9 +217,10 @@ class RedisStore : public PresenceStore {
   // the shard streams from a cursor shared by all replicas and hands the
   // events to the exclusive listeners.
   void Lead();
-  // One round as lease holder: reads and delivers up to the streams' ends.
-  absl::Status LeadRound(RedisConnection& connection,
-                         std::vector<StreamId>& cursor);
+  // One round as lease holder: reads and delivers what is new, and records
+  // the cursor. Returns whether the lease was still held at the end.
+  absl::StatusOr<bool> LeadRound(RedisConnection& connection,
+                                 std::vector<StreamId>& cursor);
 
   const RedisStoreOptions options_;
   Clock* const clock_;
@@ -243,7 +244,6 @@ class RedisStore : public PresenceStore {
   const std::string owner_ = absl::StrCat(absl::ToUnixNanos(absl::Now()), "-",
                                           reinterpret_cast<uintptr_t>(this));
   std::once_flag lead_once_;
-  std::atomic<bool> leading_{false};
   std::thread leader_;
 };
 
@@ -607,17 +607,18 @@ void RedisStore::AddExclusiveListener(EventListener* listener) {
                  [this] { leader_ = std::thread([this] { Lead(); }); });
 }
 
-absl::Status RedisStore::LeadRound(RedisConnection& connection,
-                                   std::vector<StreamId>& cursor) {
+absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
+                                           std::vector<StreamId>& cursor) {
   const size_t shards = stream_keys_.size() - 1;
-  std::vector<std::string> command = {"XREAD", "COUNT", "1000", "STREAMS"};
+  std::vector<std::string> command = {"XREAD", "COUNT", "1000",
+                                      "BLOCK", "100",   "STREAMS"};
   command.insert(command.end(), stream_keys_.begin(),
                  stream_keys_.begin() + shards);
   for (size_t i = 0; i < shards; ++i) command.push_back(cursor[i].ToString());
   absl::StatusOr<RedisReply> reply = connection.Command(command);
   if (!reply.ok()) return reply.status();
   if (reply->is_error()) return absl::InternalError(reply->str);
-  if (reply->type != RedisReply::Type::kArray) return absl::OkStatus();
+  if (reply->type != RedisReply::Type::kArray) return true;  // Nothing new.
   std::vector<std::string> checkpoint = {owner_};
   for (const RedisReply& stream : reply->elements) {
     const size_t index = std::find(stream_keys_.begin(), stream_keys_.end(),
@@ -633,57 +634,55 @@ absl::Status RedisStore::LeadRound(RedisConnection& connection,
   }
   absl::StatusOr<RedisReply> held = Run("checkpoint", std::move(checkpoint));
   if (!held.ok()) return held.status();
-  if (held->integer != 1) leading_ = false;
-  return absl::OkStatus();
+  return held->integer == 1;
 }
 
 void RedisStore::Lead() {
+  // A round (at most one 100 ms XREAD) always starts right after the lease
+  // was taken or renewed, so it runs well within the lease.
   constexpr absl::Duration kLease = absl::Seconds(3);
-  constexpr absl::Duration kRenewEvery = absl::Seconds(1);
+  const std::string lease_ms = absl::StrCat(absl::ToInt64Milliseconds(kLease));
   std::unique_ptr<RedisConnection> connection;
   std::vector<StreamId> cursor(stream_keys_.size() - 1);
-  absl::Time renew_at = absl::InfinitePast();
+  bool leading = false;
   while (!stopping_) {
-    if (absl::Now() >= renew_at) {
-      absl::StatusOr<RedisReply> held = Run(
-          "lease", {owner_, absl::StrCat(absl::ToInt64Milliseconds(kLease))});
-      const bool now_leading = held.ok() && held->integer == 1;
-      if (now_leading && !leading_) {
-        // Taking over: resume where the previous holder stopped, or from
-        // the streams' ends if none ever delivered.
-        absl::StatusOr<RedisReply> saved = Run("cursor", {});
-        absl::StatusOr<RedisReply> ends = Run("positions", {});
-        if (!saved.ok() || !ends.ok()) continue;
-        for (size_t i = 0; i < cursor.size(); ++i) {
-          cursor[i] = StreamId::Parse(ends->elements[i].str);
-        }
-        for (size_t i = 0; i + 1 < saved->elements.size(); i += 2) {
-          size_t index = 0;
-          if (absl::SimpleAtoi(saved->elements[i].str, &index) &&
-              index < cursor.size()) {
-            cursor[index] = StreamId::Parse(saved->elements[i + 1].str);
-          }
+    absl::StatusOr<RedisReply> held = Run("lease", {owner_, lease_ms});
+    if (!held.ok() || held->integer != 1) {
+      leading = false;
+      absl::SleepFor(held.ok() ? absl::Milliseconds(200)
+                               : options_.pool.initial_backoff);
+      continue;
+    }
+    if (!leading) {
+      // Taking over: resume at the shared cursor. A shard no holder ever
+      // delivered from (a new deployment, or a Redis that lost its data)
+      // starts at the beginning of its stream: at least once, never skipped.
+      absl::StatusOr<RedisReply> saved = Run("cursor", {});
+      if (!saved.ok()) continue;
+      std::fill(cursor.begin(), cursor.end(), StreamId());
+      for (size_t i = 0; i + 1 < saved->elements.size(); i += 2) {
+        size_t index = 0;
+        if (absl::SimpleAtoi(saved->elements[i].str, &index) &&
+            index < cursor.size()) {
+          cursor[index] = StreamId::Parse(saved->elements[i + 1].str);
         }
       }
-      leading_ = now_leading;
-      renew_at = absl::Now() +
-                 (held.ok() ? kRenewEvery : options_.pool.initial_backoff);
-    }
-    if (!leading_) {
-      absl::SleepFor(absl::Milliseconds(50));
-      continue;
+      leading = true;
     }
     if (connection == nullptr || connection->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
-          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout);
+          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+                                   absl::Milliseconds(100));
       if (!connected.ok()) {
         absl::SleepFor(options_.pool.initial_backoff);
         continue;
       }
       connection = *std::move(connected);
     }
-    if (!LeadRound(*connection, cursor).ok()) connection.reset();
-    absl::SleepFor(absl::Milliseconds(10));
+    absl::StatusOr<bool> still_leading = LeadRound(*connection, cursor);
+    if (!still_leading.ok()) connection.reset();
+    // Lost the lease, or an error: re-read the cursor when leading again.
+    if (!still_leading.ok() || !*still_leading) leading = false;
   }
 }
 

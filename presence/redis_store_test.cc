@@ -260,6 +260,64 @@ TEST_F(ReplicasTest, ExclusiveListenersGetEachEventOnce) {
   stores_[1]->RemoveExclusiveListener(&exclusive[1]);
 }
 
+// Waits until the recorders together hold an event of `user`; returns how
+// many they hold in all.
+int WaitForUserEvent(EventRecorder* recorders, int n, const std::string& user,
+                     std::vector<PresenceEvent>* seen) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    for (int i = 0; i < n; ++i) {
+      std::vector<PresenceEvent> events = recorders[i].Take();
+      seen->insert(seen->end(), events.begin(), events.end());
+    }
+    int count = 0;
+    for (const PresenceEvent& e : *seen) count += e.user_id == user;
+    if (count > 0) return count;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return 0;
+}
+
+TEST(RedisOutageTest, WebhookDeliveryResumesAfterRedisLosesItsData) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  options.url = (*server)->url();
+  std::unique_ptr<PresenceStore> stores[2];
+  std::unique_ptr<Presence> presence[2];
+  EventRecorder exclusive[2];
+  for (int i = 0; i < 2; ++i) {
+    stores[i] = *NewRedisStore(options, Clock::Real());
+    presence[i] = std::make_unique<Presence>(stores[i].get(), config.limits);
+    stores[i]->AddExclusiveListener(&exclusive[i]);
+  }
+  auto join = [&](int replica, const std::string& user) {
+    HeartbeatRequest beat;
+    beat.user_id = user;
+    beat.channels = {"lobby"};
+    return presence[replica]->Heartbeat(beat);
+  };
+  std::vector<PresenceEvent> seen;
+  ASSERT_TRUE(join(0, "before").ok());
+  ASSERT_EQ(WaitForUserEvent(exclusive, 2, "before", &seen), 1);
+
+  // Redis restarts empty: the lease and the delivery cursor are gone.
+  (*server)->Kill();
+  ASSERT_TRUE((*server)->Restart().ok());
+  absl::Status status = absl::UnavailableError("not yet");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!status.ok() && absl::Now() < deadline) {
+    status = join(1, "after").status();
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(status.ok()) << status;
+  // The first event written after the restart is still delivered, once.
+  seen.clear();
+  EXPECT_EQ(WaitForUserEvent(exclusive, 2, "after", &seen), 1);
+  for (int i = 0; i < 2; ++i) stores[i]->RemoveExclusiveListener(&exclusive[i]);
+}
+
 TEST(RedisOutageTest, CallsFailFastWhileRedisIsDownAndRecover) {
   absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();

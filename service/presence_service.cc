@@ -179,6 +179,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
   std::vector<std::string> groups = ToVector(watch.channel_groups());
   absl::Status status = presence_->NormalizeWatch(channels, groups);
   if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status));
+  // A watch opened while the store's event feed is down would look complete
+  // and not be.
+  if (!presence_->store()->Healthy()) {
+    return WatchReactor::Fail(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "the presence store is unreachable; watch again when it is back"));
+  }
   return WatchReactor::Start(context, hub_, max_buffered_events_, channels,
                              groups);
 }

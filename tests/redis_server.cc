@@ -1,5 +1,6 @@
 #include "tests/redis_server.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -71,6 +72,9 @@ absl::Status RedisServer::Launch() {
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");
   if (pid_ == 0) {
+    // Redis prints its start-up banner on stdout; keep test logs readable.
+    const int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, STDOUT_FILENO);
     std::vector<const char*> argv = {
         binary.c_str(), "--port",     port.c_str(), "--bind",
         "127.0.0.1",    "--save",     "",           "--appendonly",
