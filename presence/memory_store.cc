@@ -248,6 +248,15 @@ class MemoryStore : public PresenceStore {
         (absl::ToInt64Nanoseconds(t - epoch_) + tick_ns_ - 1) / tick_ns_);
   }
 
+  // Returns the request's channels and its groups' channels, sorted.
+  absl::StatusOr<std::vector<std::string>> Targets(
+      const std::vector<std::string>& channels,
+      const std::vector<std::string>& groups) const {
+    absl::StatusOr<std::vector<std::string>> expanded = groups_.Expand(groups);
+    if (!expanded.ok()) return expanded.status();
+    return SortedUnion(channels, *expanded);
+  }
+
   Shard& ShardFor(absl::string_view channel) {
     return *shards_[NameTable::ShardOf(channel)];
   }
@@ -481,11 +490,10 @@ absl::Status MemoryStore::ExpireSessions() {
 }
 
 absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
-  absl::StatusOr<std::vector<std::string>> group_channels =
-      groups_.Expand(request.channel_groups);
-  if (!group_channels.ok()) return group_channels.status();
-  const std::vector<std::string> channels =
-      SortedUnion(request.channels, *group_channels);
+  absl::StatusOr<std::vector<std::string>> targets =
+      Targets(request.channels, request.channel_groups);
+  if (!targets.ok()) return targets.status();
+  const std::vector<std::string>& channels = *targets;
 
   // State per channel: a channel's own key wins over its groups' keys.
   absl::flat_hash_map<std::string, const std::string*> state_of;
@@ -570,11 +578,10 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
 }
 
 absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
-  absl::StatusOr<std::vector<std::string>> group_channels =
-      groups_.Expand(request.channel_groups);
-  if (!group_channels.ok()) return group_channels.status();
-  const std::vector<std::string> channels =
-      SortedUnion(request.channels, *group_channels);
+  absl::StatusOr<std::vector<std::string>> targets =
+      Targets(request.channels, request.channel_groups);
+  if (!targets.ok()) return targets.status();
+  const std::vector<std::string>& channels = *targets;
 
   const absl::Time now = clock_->Now();
   const uint32_t now_tick = FloorTick(now);
@@ -604,11 +611,10 @@ absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
 
 absl::StatusOr<SetStateResult> MemoryStore::SetState(
     const SetStateRequest& request) {
-  absl::StatusOr<std::vector<std::string>> group_channels =
-      groups_.Expand(request.channel_groups);
-  if (!group_channels.ok()) return group_channels.status();
-  const std::vector<std::string> channels =
-      SortedUnion(request.channels, *group_channels);
+  absl::StatusOr<std::vector<std::string>> targets =
+      Targets(request.channels, request.channel_groups);
+  if (!targets.ok()) return targets.status();
+  const std::vector<std::string>& channels = *targets;
 
   const absl::Time now = clock_->Now();
   const uint32_t mask = ShardMask(channels);
@@ -616,7 +622,7 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
   AdvanceShards(mask, now);
   const Id user = users_.Find(request.user_id);
   std::vector<std::string> absent;
-  std::vector<std::pair<Channel*, uint32_t>> targets;
+  std::vector<std::pair<Channel*, uint32_t>> present;
   std::vector<std::string> target_names;
   for (const std::string& name : channels) {
     Shard& shard = ShardFor(name);
@@ -624,7 +630,7 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
     Channel* channel = FindChannel(shard, name, &channel_id);
     const uint32_t m = channel == nullptr ? kNil : FindMember(*channel, user);
     if (m != kNil) {
-      targets.emplace_back(channel, m);
+      present.emplace_back(channel, m);
       target_names.push_back(name);
     } else if (std::binary_search(request.channels.begin(),
                                   request.channels.end(), name)) {
@@ -634,9 +640,9 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
   if (!absent.empty()) {
     return NotPresentError(request.user_id, absent);
   }
-  for (size_t i = 0; i < targets.size(); ++i) {
-    SetMembershipState(ShardFor(target_names[i]), targets[i].second,
-                       *targets[i].first, request.state, now);
+  for (size_t i = 0; i < present.size(); ++i) {
+    SetMembershipState(ShardFor(target_names[i]), present[i].second,
+                       *present[i].first, request.state, now);
   }
   SetStateResult result;
   result.channels = std::move(target_names);
@@ -646,11 +652,10 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
 
 absl::StatusOr<GetStateResult> MemoryStore::GetState(
     const GetStateRequest& request) {
-  absl::StatusOr<std::vector<std::string>> group_channels =
-      groups_.Expand(request.channel_groups);
-  if (!group_channels.ok()) return group_channels.status();
-  const std::vector<std::string> channels =
-      SortedUnion(request.channels, *group_channels);
+  absl::StatusOr<std::vector<std::string>> targets =
+      Targets(request.channels, request.channel_groups);
+  if (!targets.ok()) return targets.status();
+  const std::vector<std::string>& channels = *targets;
 
   const absl::Time now = clock_->Now();
   GetStateResult result;
@@ -703,12 +708,12 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
   const absl::Time now = clock_->Now();
   const bool global =
       request.channels.empty() && request.channel_groups.empty();
-  std::vector<std::string> group_channels;
+  std::vector<std::string> channels;
   if (!global) {
-    absl::StatusOr<std::vector<std::string>> expanded =
-        groups_.Expand(request.channel_groups);
-    if (!expanded.ok()) return expanded.status();
-    group_channels = *std::move(expanded);
+    absl::StatusOr<std::vector<std::string>> targets =
+        Targets(request.channels, request.channel_groups);
+    if (!targets.ok()) return targets.status();
+    channels = *std::move(targets);
   }
 
   // Fills `out` from a channel record (nullptr for an empty channel).
@@ -754,8 +759,6 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
                 return a.name < b.name;
               });
   } else {
-    const std::vector<std::string> channels =
-        SortedUnion(request.channels, group_channels);
     const uint32_t mask = ShardMask(channels);
     ShardLocks locks(shards_, mask);
     AdvanceShards(mask, now);

@@ -27,9 +27,6 @@
 namespace presence {
 namespace {
 
-// The presence_server binary, from the command line.
-std::string server_binary;
-
 namespace reflection = grpc::reflection::v1alpha;
 using ::google::protobuf::DescriptorPool;
 using ::google::protobuf::DynamicMessageFactory;
@@ -168,7 +165,7 @@ class ReflectionTest : public testing::Test {
     EXPECT_EQ(server_.Stop(SIGTERM), 0) << server_.Log();
   }
 
-  ServerProcess server_{server_binary, {"--min_timeout_seconds=1"}};
+  ServerProcess server_{ServerBinaryPath(), {"--min_timeout_seconds=1"}};
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ReflectionClient> reflection_;
   std::vector<std::string> services_;
@@ -257,13 +254,3 @@ TEST_F(ReflectionTest, HealthAnswersThroughTheGenericClient) {
 
 }  // namespace
 }  // namespace presence
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <path to presence_server>\n", argv[0]);
-    return 2;
-  }
-  presence::server_binary = argv[1];
-  return RUN_ALL_TESTS();
-}

@@ -60,8 +60,6 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Action = WatchEvent::Action;
 
-std::string server_binary;  // From the command line.
-
 // How long a watch stream may stay open: the bound of every wait on events.
 constexpr absl::Duration kWatchLimit = absl::Seconds(20);
 // How long health may take to follow Redis going away or coming back.
@@ -232,7 +230,7 @@ class ReplicasTest : public testing::Test {
     flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
     for (int i = 0; i < kReplicas; ++i) {
       replicas_.push_back(
-          std::make_unique<ServerProcess>(server_binary, flags));
+          std::make_unique<ServerProcess>(ServerBinaryPath(), flags));
       absl::Status started = replicas_.back()->Start();
       ASSERT_TRUE(started.ok()) << started << replicas_.back()->Log();
       clients_.emplace_back(PresenceClient::Options{
@@ -815,13 +813,3 @@ TEST_F(ReplicasTest, AKilledReplicaLosesNothingAcknowledged) {
 
 }  // namespace
 }  // namespace presence
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <path to presence_server>\n", argv[0]);
-    return 2;
-  }
-  presence::server_binary = argv[1];
-  return RUN_ALL_TESTS();
-}

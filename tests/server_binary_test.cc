@@ -26,8 +26,6 @@ using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
 
-std::string server_binary;  // From the command line.
-
 HealthCheckResponse::ServingStatus Check(const std::string& address,
                                          const std::string& service) {
   auto channel =
@@ -45,7 +43,7 @@ HealthCheckResponse::ServingStatus Check(const std::string& address,
 }
 
 TEST(ServerBinaryTest, ServesHealthAndExitsCleanlyOnSigterm) {
-  ServerProcess server(server_binary, {});
+  ServerProcess server(ServerBinaryPath(), {});
   ASSERT_TRUE(server.Start().ok());
   EXPECT_THAT(server.address(), testing::StartsWith("127.0.0.1:"));
   EXPECT_NE(server.address(), "127.0.0.1:0");
@@ -85,7 +83,7 @@ std::string HttpGet(int port, const std::string& path) {
 }
 
 TEST(ServerBinaryTest, ServesPrometheusMetrics) {
-  ServerProcess server(server_binary, {"--metrics_address=127.0.0.1:0"});
+  ServerProcess server(ServerBinaryPath(), {"--metrics_address=127.0.0.1:0"});
   ASSERT_TRUE(server.Start().ok());
   // "metrics on http://127.0.0.1:<port>/metrics" is logged before the
   // "listening on" line Start() waits for.
@@ -103,7 +101,7 @@ TEST(ServerBinaryTest, ServesPrometheusMetrics) {
 }
 
 TEST(ServerBinaryTest, ExitsCleanlyOnSigint) {
-  ServerProcess server(server_binary, {});
+  ServerProcess server(ServerBinaryPath(), {});
   ASSERT_TRUE(server.Start().ok());
   const int status = server.Stop(SIGINT);
   ASSERT_TRUE(WIFEXITED(status));
@@ -111,8 +109,8 @@ TEST(ServerBinaryTest, ExitsCleanlyOnSigint) {
 }
 
 TEST(ServerBinaryTest, RefusesInconsistentTimeoutFlags) {
-  ServerProcess server(server_binary, {"--min_timeout_seconds=100",
-                                       "--default_timeout_seconds=50"});
+  ServerProcess server(ServerBinaryPath(), {"--min_timeout_seconds=100",
+                                            "--default_timeout_seconds=50"});
   EXPECT_FALSE(server.Start().ok());
   const int status = server.Stop(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status));
@@ -121,10 +119,11 @@ TEST(ServerBinaryTest, RefusesInconsistentTimeoutFlags) {
 }
 
 TEST(ServerBinaryTest, ReportsAnAddressInUse) {
-  ServerProcess first(server_binary, {});
+  ServerProcess first(ServerBinaryPath(), {});
   ASSERT_TRUE(first.Start().ok());
   // The flag given last wins, so this asks for the first server's port.
-  ServerProcess second(server_binary, {"--listen_address=" + first.address()});
+  ServerProcess second(ServerBinaryPath(),
+                       {"--listen_address=" + first.address()});
   EXPECT_FALSE(second.Start().ok());
   const int status = second.Stop(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status));
@@ -134,13 +133,3 @@ TEST(ServerBinaryTest, ReportsAnAddressInUse) {
 
 }  // namespace
 }  // namespace presence
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <path to presence_server>\n", argv[0]);
-    return 2;
-  }
-  presence::server_binary = argv[1];
-  return RUN_ALL_TESTS();
-}

@@ -6,7 +6,8 @@
 //   auto channel = grpc::CreateChannel(server.address(), ...);
 //   int exit_code = server.Terminate();  // SIGTERM, then wait.
 //
-// The binary's path comes from the test's arguments ($(rootpath ...)).
+// The binary's path comes from the test's arguments ($(rootpath ...)), read
+// by the main() of server_binary_main.cc: ServerBinaryPath().
 #ifndef TESTS_SERVER_PROCESS_H_
 #define TESTS_SERVER_PROCESS_H_
 
@@ -22,6 +23,9 @@
 #include "absl/time/time.h"
 
 namespace presence {
+
+// Returns the presence_server binary's path given on the command line.
+const std::string& ServerBinaryPath();
 
 class ServerProcess {
  public:

@@ -22,13 +22,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string server_binary;  // From the command line.
-
 TEST(WebhookEndToEndTest, EventsArriveSignedAndInOrder) {
   auto receiver = HttpReceiver::Start();
   ASSERT_TRUE(receiver.ok()) << receiver.status();
   ServerProcess server(
-      server_binary,
+      ServerBinaryPath(),
       {"--webhook_url=" + (*receiver)->url("/hook"), "--webhook_secret=s3cret",
        "--webhook_actions=active,join,leave,inactive",
        "--webhook_batch_delay=10ms"});
@@ -76,7 +74,7 @@ TEST(WebhookEndToEndTest, EventsArriveSignedAndInOrder) {
 }
 
 TEST(WebhookEndToEndTest, BadWebhookFlagsStopTheServer) {
-  ServerProcess server(server_binary,
+  ServerProcess server(ServerBinaryPath(),
                        {"--webhook_url=http://127.0.0.1:1/x",
                         "--webhook_secret=s", "--webhook_actions=join,bogus"});
   EXPECT_FALSE(server.Start().ok());
@@ -88,13 +86,3 @@ TEST(WebhookEndToEndTest, BadWebhookFlagsStopTheServer) {
 
 }  // namespace
 }  // namespace presence
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <path to presence_server>\n", argv[0]);
-    return 2;
-  }
-  presence::server_binary = argv[1];
-  return RUN_ALL_TESTS();
-}
