@@ -84,7 +84,8 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
 
 void PresenceServer::SetServing(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  for (const char* name : kServiceNames) health->SetServingStatus(name, serving);
+  for (const char* name : kServiceNames)
+    health->SetServingStatus(name, serving);
 }
 
 void PresenceServer::Shutdown() {
