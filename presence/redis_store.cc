@@ -119,7 +119,7 @@ class RedisStore : public PresenceStore {
              Clock* clock)
       : options_(options),
         clock_(clock),
-        pool_(endpoint, options.pool),
+        pool_(std::move(endpoint), options.pool),
         stream_keys_(StreamKeys(options)),
         positions_(stream_keys_.size()) {}
 
@@ -179,6 +179,7 @@ class RedisStore : public PresenceStore {
  private:
   static std::vector<std::string> StreamKeys(const RedisStoreOptions& options) {
     std::vector<std::string> keys;
+    keys.reserve(options.shards + 1);
     for (int s = 0; s < options.shards; ++s) {
       keys.push_back(absl::StrCat(options.key_prefix, ":{s", s, "}:events"));
     }

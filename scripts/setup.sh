@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto
   libabsl-dev rapidjson-dev libcurl4-openssl-dev libhiredis-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server nghttp2-client clang-format
+  redis-server nghttp2-client clang-format clang-tidy
 )
 
 missing=()
