@@ -272,6 +272,19 @@ class ReplicasTest : public testing::Test {
     return stream.ok() ? *std::move(stream) : nullptr;
   }
 
+  // Opens a watch of `channel` at every replica; fails the test (and
+  // returns fewer) if one cannot be opened.
+  std::vector<std::unique_ptr<EventStream>> WatchEverywhere(
+      const std::string& channel) {
+    std::vector<std::unique_ptr<EventStream>> watches;
+    for (int i = 0; i < kReplicas; ++i) {
+      std::unique_ptr<EventStream> watch = Watch(i, channel);
+      if (watch == nullptr) break;
+      watches.push_back(std::move(watch));
+    }
+    return watches;
+  }
+
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::unique_ptr<ServerProcess>> replicas_;
   std::vector<PresenceClient> clients_;
@@ -340,11 +353,8 @@ TEST_F(ReplicasTest, EveryReplicaReadsWhatAnotherWrote) {
 
 TEST_F(ReplicasTest, ATimeoutHappensOnceWhateverReplicasWatch) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
-  std::vector<std::unique_ptr<EventStream>> watches;
-  for (int i = 0; i < kReplicas; ++i) {
-    watches.push_back(Watch(i, "room"));
-    ASSERT_NE(watches.back(), nullptr);
-  }
+  std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("room");
+  ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
   ASSERT_TRUE(clients_[kA]
                   .heartbeat()
                   .user_id("u")
@@ -395,11 +405,8 @@ TEST_F(ReplicasTest, ATimeoutHappensOnceWhateverReplicasWatch) {
 
 TEST_F(ReplicasTest, EveryReplicaSeesABurstInOneOrder) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
-  std::vector<std::unique_ptr<EventStream>> watches;
-  for (int i = 0; i < kReplicas; ++i) {
-    watches.push_back(Watch(i, "burst"));
-    ASSERT_NE(watches.back(), nullptr);
-  }
+  std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("burst");
+  ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
   // The anchor keeps the channel occupied, so the burst is one epoch.
   ASSERT_TRUE(clients_[kA]
                   .heartbeat()
@@ -576,11 +583,8 @@ TEST_F(ReplicasTest, OneWebhookPerEventAcrossReplicas) {
 
 TEST_F(ReplicasTest, ARedisOutageFailsFastAndHealsWithoutRestarts) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
-  std::vector<std::unique_ptr<EventStream>> watches;
-  for (int i = 0; i < kReplicas; ++i) {
-    watches.push_back(Watch(i, "outage"));
-    ASSERT_NE(watches.back(), nullptr);
-  }
+  std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("outage");
+  ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
   ASSERT_TRUE(clients_[kA]
                   .heartbeat()
                   .user_id("u")
@@ -721,11 +725,9 @@ TEST_F(ReplicasTest, ARedisOutageFailsFastAndHealsWithoutRestarts) {
         << "replica " << i << ":\n"
         << replicas_[i]->Log();
   }
-  std::vector<std::unique_ptr<EventStream>> new_watches;
-  for (int i = 0; i < kReplicas; ++i) {
-    new_watches.push_back(Watch(i, "after"));
-    ASSERT_NE(new_watches.back(), nullptr);
-  }
+  std::vector<std::unique_ptr<EventStream>> new_watches =
+      WatchEverywhere("after");
+  ASSERT_EQ(new_watches.size(), static_cast<size_t>(kReplicas));
   for (int i = 0; i < kReplicas; ++i) {
     absl::Status beat = clients_[i]
                             .heartbeat()
