@@ -151,6 +151,25 @@ absl::StatusOr<RedisReply> RedisConnection::Command(
   return out;
 }
 
+absl::StatusOr<RedisReply> RedisConnection::Eval(
+    const RedisScript& script, const std::vector<std::string>& args) {
+  std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
+  command.insert(command.end(), args.begin(), args.end());
+  absl::StatusOr<RedisReply> reply = Command(command);
+  if (reply.ok() && reply->is_error() &&
+      absl::StartsWith(reply->str, "NOSCRIPT")) {
+    absl::StatusOr<RedisReply> loaded =
+        Command({"SCRIPT", "LOAD", script.source});
+    if (!loaded.ok()) return loaded.status();
+    if (loaded->is_error()) {
+      return absl::InternalError(
+          absl::StrCat("redis: SCRIPT LOAD: ", loaded->str));
+    }
+    reply = Command(command);
+  }
+  return reply;
+}
+
 RedisScript::RedisScript(std::string text) : source(std::move(text)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(),
@@ -239,11 +258,11 @@ void RedisPool::Release(std::unique_ptr<RedisConnection> connection) {
   available_.notify_one();
 }
 
-absl::StatusOr<RedisReply> RedisPool::Command(
-    const std::vector<std::string>& args) {
+template <typename Call>
+absl::StatusOr<RedisReply> RedisPool::OnConnection(Call call) {
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection = Acquire();
   if (!connection.ok()) return connection.status();
-  absl::StatusOr<RedisReply> reply = (*connection)->Command(args);
+  absl::StatusOr<RedisReply> reply = call(**connection);
   Release(*std::move(connection));
   if (reply.ok()) {
     NoteSuccess();
@@ -253,23 +272,17 @@ absl::StatusOr<RedisReply> RedisPool::Command(
   return reply;
 }
 
+absl::StatusOr<RedisReply> RedisPool::Command(
+    const std::vector<std::string>& args) {
+  return OnConnection(
+      [&](RedisConnection& connection) { return connection.Command(args); });
+}
+
 absl::StatusOr<RedisReply> RedisPool::Eval(
     const RedisScript& script, const std::vector<std::string>& args) {
-  std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
-  command.insert(command.end(), args.begin(), args.end());
-  absl::StatusOr<RedisReply> reply = Command(command);
-  if (reply.ok() && reply->is_error() &&
-      absl::StartsWith(reply->str, "NOSCRIPT")) {
-    absl::StatusOr<RedisReply> loaded =
-        Command({"SCRIPT", "LOAD", script.source});
-    if (!loaded.ok()) return loaded.status();
-    if (loaded->is_error()) {
-      return absl::InternalError(
-          absl::StrCat("redis: SCRIPT LOAD: ", loaded->str));
-    }
-    reply = Command(command);
-  }
-  return reply;
+  return OnConnection([&](RedisConnection& connection) {
+    return connection.Eval(script, args);
+  });
 }
 
 }  // namespace presence

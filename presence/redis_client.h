@@ -68,6 +68,11 @@ class RedisConnection {
   // connection failed; it is then broken() and should be dropped.
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
 
+  // Runs `script` with `args` (no KEYS) by EVALSHA, loading it first if
+  // Redis does not know it (e.g. after a restart).
+  absl::StatusOr<RedisReply> Eval(const struct RedisScript& script,
+                                  const std::vector<std::string>& args);
+
   bool broken() const { return broken_; }
 
  private:
@@ -104,8 +109,7 @@ class RedisPool {
   // Runs one command on a pooled connection.
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
 
-  // Runs `script` with `args` (no KEYS; the scripts build their own keys)
-  // by EVALSHA, loading it first if Redis does not know it.
+  // RedisConnection::Eval on a pooled connection.
   absl::StatusOr<RedisReply> Eval(const RedisScript& script,
                                   const std::vector<std::string>& args);
 
@@ -121,6 +125,9 @@ class RedisPool {
   void Release(std::unique_ptr<RedisConnection> connection);
   void NoteFailure();
   void NoteSuccess();
+  // Runs `call` on a pooled connection and records whether Redis answered.
+  template <typename Call>
+  absl::StatusOr<RedisReply> OnConnection(Call call);
 
   const RedisEndpoint endpoint_;
   const RedisPoolOptions options_;

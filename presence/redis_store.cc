@@ -97,6 +97,16 @@ std::vector<std::string> Strings(const RedisReply& reply) {
   return out;
 }
 
+// A stream entry's field/value list as a map (views into `fields`).
+absl::flat_hash_map<absl::string_view, absl::string_view> FieldMap(
+    const RedisReply& fields) {
+  absl::flat_hash_map<absl::string_view, absl::string_view> map;
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    map[fields.elements[i].str] = fields.elements[i + 1].str;
+  }
+  return map;
+}
+
 std::optional<EventType> ParseEventType(absl::string_view name) {
   static const auto* const types =
       new absl::flat_hash_map<std::string, EventType>{
@@ -456,17 +466,8 @@ void RedisStore::FeedBroken(const absl::Status& status) {
 }
 
 absl::Status RedisStore::Resync(RedisConnection& connection) {
-  const RedisScript& script = Scripts()["group_snapshot"];
-  std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
-  std::vector<std::string> common = CommonArgs(clock_->Now());
-  command.insert(command.end(), common.begin(), common.end());
-  absl::StatusOr<RedisReply> reply = connection.Command(command);
-  if (reply.ok() && reply->is_error() &&
-      absl::StartsWith(reply->str, "NOSCRIPT")) {
-    command[0] = "EVAL";
-    command[1] = script.source;
-    reply = connection.Command(command);
-  }
+  absl::StatusOr<RedisReply> reply =
+      connection.Eval(Scripts()["group_snapshot"], CommonArgs(clock_->Now()));
   if (!reply.ok()) return reply.status();
   if (reply->is_error()) return absl::InternalError(reply->str);
   const size_t streams = stream_keys_.size();
@@ -490,10 +491,8 @@ absl::Status RedisStore::Resync(RedisConnection& connection) {
 }
 
 std::optional<PresenceEvent> RedisStore::DecodeEvent(const RedisReply& fields) {
-  absl::flat_hash_map<absl::string_view, absl::string_view> field;
-  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-    field[fields.elements[i].str] = fields.elements[i + 1].str;
-  }
+  absl::flat_hash_map<absl::string_view, absl::string_view> field =
+      FieldMap(fields);
   std::optional<EventType> type = ParseEventType(field["t"]);
   if (!type.has_value()) return std::nullopt;
   PresenceEvent event;
@@ -523,10 +522,8 @@ std::optional<PresenceEvent> RedisStore::DecodeEvent(const RedisReply& fields) {
 void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
   std::lock_guard<std::mutex> lock(dispatch_mu_);
   if (stream == stream_keys_.size() - 1) {
-    absl::flat_hash_map<absl::string_view, absl::string_view> field;
-    for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-      field[fields.elements[i].str] = fields.elements[i + 1].str;
-    }
+    absl::flat_hash_map<absl::string_view, absl::string_view> field =
+        FieldMap(fields);
     GroupChange change;
     change.group = std::string(field["g"]);
     change.channels = SplitList(field["cs"]);
