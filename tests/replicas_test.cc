@@ -272,6 +272,18 @@ class ReplicasTest : public testing::Test {
     return stream.ok() ? *std::move(stream) : nullptr;
   }
 
+  // Heartbeats `user` into `channel` through replica `i`.
+  absl::Status Join(int i, const std::string& user, const std::string& channel,
+                    uint32_t timeout_seconds) {
+    return clients_[i]
+        .heartbeat()
+        .user_id(user)
+        .channels({channel})
+        .timeout_seconds(timeout_seconds)
+        .execute()
+        .status();
+  }
+
   // Opens a watch of `channel` at every replica; fails the test (and
   // returns fewer) if one cannot be opened.
   std::vector<std::unique_ptr<EventStream>> WatchEverywhere(
@@ -355,13 +367,7 @@ TEST_F(ReplicasTest, ATimeoutHappensOnceWhateverReplicasWatch) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
   std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("room");
   ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
-  ASSERT_TRUE(clients_[kA]
-                  .heartbeat()
-                  .user_id("u")
-                  .channels({"room"})
-                  .timeout_seconds(1)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kA, "u", "room", 1).ok());
 
   // Every replica runs the expiry sweep; each must see one timeout of u.
   std::vector<std::vector<WatchEvent>> seen(kReplicas);
@@ -371,13 +377,7 @@ TEST_F(ReplicasTest, ATimeoutHappensOnceWhateverReplicasWatch) {
         << absl::StrJoin(Describe(seen[i]), ", ");
   }
   // A marker after the inactive: a second timeout would come before it.
-  ASSERT_TRUE(clients_[kB]
-                  .heartbeat()
-                  .user_id("marker")
-                  .channels({"room"})
-                  .timeout_seconds(60)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kB, "marker", "room", 60).ok());
   for (int i = 0; i < kReplicas; ++i) {
     ASSERT_TRUE(
         ReadUntil(*watches[i], seen[i], IsAction(Action::kJoin, "marker")))
@@ -408,13 +408,7 @@ TEST_F(ReplicasTest, EveryReplicaSeesABurstInOneOrder) {
   std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("burst");
   ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
   // The anchor keeps the channel occupied, so the burst is one epoch.
-  ASSERT_TRUE(clients_[kA]
-                  .heartbeat()
-                  .user_id("anchor")
-                  .channels({"burst"})
-                  .timeout_seconds(60)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kA, "anchor", "burst", 60).ok());
 
   // One writer per replica, concurrently: join, change state, leave.
   constexpr int kUsersPerWriter = 6;
@@ -423,14 +417,7 @@ TEST_F(ReplicasTest, EveryReplicaSeesABurstInOneOrder) {
     writers.emplace_back([this, i] {
       for (int k = 0; k < kUsersPerWriter; ++k) {
         const std::string user = absl::StrCat("w", i, "-", k);
-        EXPECT_TRUE(clients_[i]
-                        .heartbeat()
-                        .user_id(user)
-                        .channels({"burst"})
-                        .timeout_seconds(60)
-                        .execute()
-                        .ok())
-            << user;
+        EXPECT_TRUE(Join(i, user, "burst", 60).ok()) << user;
         EXPECT_TRUE(clients_[i]
                         .set_presence_state(Json::object({{"k", k}}))
                         .user_id(user)
@@ -553,13 +540,7 @@ TEST_F(ReplicasTest, OneWebhookPerEventAcrossReplicas) {
 
   // A marker after everything: a second delivery of an event (from another
   // replica) would not arrive later than this.
-  ASSERT_TRUE(clients_[kB]
-                  .heartbeat()
-                  .user_id("marker")
-                  .channels({"hooked"})
-                  .timeout_seconds(60)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kB, "marker", "hooked", 60).ok());
   ASSERT_TRUE(ReadUntil(*watch, events, IsAction(Action::kJoin, "marker")))
       << watch->Finish();
   const uint64_t marker = events.back().sequence;
@@ -585,13 +566,7 @@ TEST_F(ReplicasTest, ARedisOutageFailsFastAndHealsWithoutRestarts) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
   std::vector<std::unique_ptr<EventStream>> watches = WatchEverywhere("outage");
   ASSERT_EQ(watches.size(), static_cast<size_t>(kReplicas));
-  ASSERT_TRUE(clients_[kA]
-                  .heartbeat()
-                  .user_id("u")
-                  .channels({"outage"})
-                  .timeout_seconds(60)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kA, "u", "outage", 60).ok());
   for (int i = 0; i < kReplicas; ++i) {
     std::vector<WatchEvent> seen;
     ASSERT_TRUE(ReadUntil(*watches[i], seen, IsAction(Action::kJoin, "u")))
@@ -761,25 +736,13 @@ TEST_F(ReplicasTest, AKilledReplicaLosesNothingAcknowledged) {
   ASSERT_NE(watch, nullptr);
   // v first, so its first deadline passes before u's.
   for (const char* user : {"v", "u"}) {
-    ASSERT_TRUE(clients_[kA]
-                    .heartbeat()
-                    .user_id(user)
-                    .channels({"crash"})
-                    .timeout_seconds(2)
-                    .execute()
-                    .ok());
+    ASSERT_TRUE(Join(kA, user, "crash", 2).ok());
   }
   const int status = Kill(kA);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
 
   // v's client moves to B and keeps v alive there.
-  ASSERT_TRUE(clients_[kB]
-                  .heartbeat()
-                  .user_id("v")
-                  .channels({"crash"})
-                  .timeout_seconds(30)
-                  .execute()
-                  .ok());
+  ASSERT_TRUE(Join(kB, "v", "crash", 30).ok());
   absl::StatusOr<client::HereNowResult> here =
       clients_[kC].here_now().channels({"crash"}).execute();
   ASSERT_TRUE(here.ok()) << here.status();
