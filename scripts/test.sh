@@ -6,7 +6,7 @@
 # counting test cases (and each failing check as one failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --with-buf || { echo "0 passed, 1 failed"; exit 1; }
+scripts/setup.sh --with-tools || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
@@ -56,8 +56,11 @@ check() {
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 
-buf="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}/node_modules/.bin/buf"
+buf="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}/buf/node_modules/.bin/buf"
 check "buf lint proto/" "$buf" lint proto
+# The API must stay wire- and source-compatible with the previous commit.
+check "buf breaking proto/ against HEAD~1" "$buf" breaking proto \
+  --against ".git#ref=HEAD~1,subdir=proto"
 check "clang-format" bash -c 'git ls-files "*.h" "*.cc" | xargs clang-format --dry-run -Werror'
 # clang-tidy (.clang-tidy) on the presence library; it includes a header
 # Bazel generates (the Redis scripts), so the build above must have run.
