@@ -22,8 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "presence/clock.h"
-#include "presence/memory_store.h"
 #include "presence/presence.h"
+#include "presence/store/memory/memory_store.h"
 
 ABSL_FLAG(int, threads, 2, "Threads making changes");
 ABSL_FLAG(double, seconds, 3, "Duration of each measurement");

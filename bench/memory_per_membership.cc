@@ -23,11 +23,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "presence/clock.h"
-#include "presence/memory_store.h"
 #include "presence/presence.h"
-#include "presence/redis_client.h"
-#include "presence/redis_store.h"
-#include "tests/redis_server.h"
+#include "presence/store/memory/memory_store.h"
+#include "presence/store/redis/redis_client.h"
+#include "presence/store/redis/redis_store.h"
+#include "presence/testing/redis_server.h"
 
 ABSL_FLAG(int, users, 20000, "Users, each present in --channels channels");
 ABSL_FLAG(int, channels, 10, "Channels per user (of 1000 channels in all)");

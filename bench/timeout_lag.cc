@@ -21,13 +21,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "presence/base/ticker.h"
 #include "presence/clock.h"
 #include "presence/event.h"
-#include "presence/memory_store.h"
 #include "presence/presence.h"
-#include "presence/redis_store.h"
-#include "presence/ticker.h"
-#include "tests/redis_server.h"
+#include "presence/store/memory/memory_store.h"
+#include "presence/store/redis/redis_store.h"
+#include "presence/testing/redis_server.h"
 
 ABSL_FLAG(int, sessions, 1000000, "Sessions that time out");
 ABSL_FLAG(std::string, store, "memory", "memory or redis");
@@ -76,7 +76,7 @@ class LagRecorder : public EventListener {
 std::unique_ptr<PresenceStore> MakeStore(const std::string& kind,
                                          const Limits& limits,
                                          RedisServer* redis) {
-  EventPipelineOptions events;
+  EventOptions events;
   events.announce_max = 1 << 30;  // Every timeout individually.
   if (kind == "memory") {
     MemoryStoreOptions options;

@@ -15,9 +15,7 @@
 #ifndef PRESENCE_EVENT_H_
 #define PRESENCE_EVENT_H_
 
-#include <atomic>
 #include <cstdint>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -67,6 +65,19 @@ struct PresenceEvent {
   bool here_now_refresh = false;
 };
 
+// How stores turn changes into the events consumers receive (see
+// EventListener): interval mode above announce_max occupants.
+struct EventOptions {
+  // Above this many occupants a channel is in interval mode.
+  uint32_t announce_max = 20;
+  // Period of INTERVAL events.
+  absl::Duration interval = absl::Seconds(10);
+  // Largest join/leave/timeout lists of one INTERVAL event, in bytes of
+  // JSON (ids, quotes and commas); beyond it they are dropped and
+  // here_now_refresh is set.
+  size_t interval_lists_max_bytes = 30 * 1024;
+};
+
 // A channel group's membership changed (or the group was deleted, with
 // `channels` empty).
 struct GroupChange {
@@ -88,35 +99,6 @@ class EventListener {
   // unreachable): consumers that promise completeness (watch streams) must
   // end and re-sync. Group state is re-sent with OnGroupChange afterwards.
   virtual void OnEventsInterrupted(const absl::Status& status) {}
-};
-
-// The set of listeners a store notifies. Thread-safe.
-class ListenerList {
- public:
-  // Adds `listener`, which must outlive its registration.
-  void Add(EventListener* listener);
-
-  // Removes `listener`. When this returns, no call to it is in progress and
-  // none will start.
-  void Remove(EventListener* listener);
-
-  // Returns whether any listener is registered (so callers can skip
-  // building events nobody receives).
-  bool empty() const { return count_.load(std::memory_order_acquire) == 0; }
-
-  // Calls every listener with `event`.
-  void Notify(const PresenceEvent& event) const;
-
-  // Calls every listener with `change`.
-  void NotifyGroupChange(const GroupChange& change) const;
-
-  // Calls every listener's OnEventsInterrupted.
-  void NotifyInterrupted(const absl::Status& status) const;
-
- private:
-  mutable std::shared_mutex mu_;
-  std::vector<EventListener*> listeners_;  // Guarded by mu_.
-  std::atomic<size_t> count_{0};
 };
 
 }  // namespace presence

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "presence/validation.h"
+#include "presence/internal/validation.h"
 
 namespace presence {
 namespace {

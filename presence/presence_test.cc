@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "presence/clock.h"
-#include "presence/memory_store.h"
+#include "presence/store/memory/memory_store.h"
 
 namespace presence {
 namespace {

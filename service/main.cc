@@ -21,19 +21,18 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "presence/base/ticker.h"
 #include "presence/clock.h"
 #include "presence/event.h"
-#include "presence/event_pipeline.h"
 #include "presence/limits.h"
-#include "presence/memory_store.h"
 #include "presence/presence.h"
-#include "presence/redis_store.h"
-#include "presence/ticker.h"
-#include "service/logging.h"
-#include "service/metrics.h"
-#include "service/server.h"
-#include "service/watch_hub.h"
-#include "service/webhook_dispatcher.h"
+#include "presence/store/memory/memory_store.h"
+#include "presence/store/redis/redis_store.h"
+#include "service/fanout/watch_hub.h"
+#include "service/grpc/server.h"
+#include "service/logging/logging.h"
+#include "service/metrics/metrics.h"
+#include "service/webhooks/webhook_dispatcher.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
@@ -200,7 +199,7 @@ absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhooksFromFlags() {
   return WebhookDispatcher::Create(std::move(options));
 }
 
-EventPipelineOptions PipelineOptionsFromFlags();
+EventOptions PipelineOptionsFromFlags();
 
 // Keeps a listener registered with a store for its lifetime, so no return
 // path leaves a store calling a destroyed listener.
@@ -301,8 +300,8 @@ absl::StatusOr<std::unique_ptr<PresenceStore>> NewStoreFromFlags(
   return NewRedisStore(options, Clock::Real());
 }
 
-EventPipelineOptions PipelineOptionsFromFlags() {
-  EventPipelineOptions options;
+EventOptions PipelineOptionsFromFlags() {
+  EventOptions options;
   options.announce_max = absl::GetFlag(FLAGS_announce_max);
   options.interval = absl::GetFlag(FLAGS_presence_interval);
   options.interval_lists_max_bytes =

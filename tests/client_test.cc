@@ -27,7 +27,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "tests/test_server.h"
+#include "service/testing/test_server.h"
 
 namespace presence {
 namespace {

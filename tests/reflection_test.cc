@@ -22,7 +22,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "tests/server_process.h"
+#include "service/testing/server_process.h"
 
 namespace presence {
 namespace {

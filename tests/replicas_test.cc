@@ -41,10 +41,10 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "service/webhook_signature.h"
-#include "tests/http_receiver.h"
-#include "tests/redis_server.h"
-#include "tests/server_process.h"
+#include "presence/testing/redis_server.h"
+#include "service/testing/http_receiver.h"
+#include "service/testing/server_process.h"
+#include "service/webhooks/webhook_signature.h"
 
 namespace presence {
 namespace {

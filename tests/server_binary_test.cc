@@ -16,7 +16,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "tests/server_process.h"
+#include "service/testing/server_process.h"
 
 namespace presence {
 namespace {

@@ -17,7 +17,7 @@
 #include "presence/event.h"
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
-#include "tests/test_server.h"
+#include "service/testing/test_server.h"
 
 namespace presence {
 namespace {

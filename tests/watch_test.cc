@@ -11,7 +11,7 @@
 #include "client/presence_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/test_server.h"
+#include "service/testing/test_server.h"
 
 namespace presence {
 namespace {
@@ -43,14 +43,14 @@ std::string Describe(const WatchEvent& e) {
 
 class WatchTest : public testing::Test {
  protected:
-  explicit WatchTest(EventPipelineOptions pipeline = Pipeline(),
+  explicit WatchTest(EventOptions pipeline = Pipeline(),
                      PresenceServerOptions options = Server())
       : server_(TestServer::TestLimits(), options, pipeline),
         client_(PresenceClient::Options{.target = server_.address(),
                                         .user_id = "alice"}) {}
 
-  static EventPipelineOptions Pipeline() {
-    EventPipelineOptions options;
+  static EventOptions Pipeline() {
+    EventOptions options;
     options.announce_max = 3;
     return options;
   }
@@ -200,8 +200,8 @@ TEST_F(WatchTest, IntervalModeAboveAnnounceMaxAndBack) {
 class SmallIntervalListsTest : public WatchTest {
  protected:
   SmallIntervalListsTest() : WatchTest(SmallLists(), Server()) {}
-  static EventPipelineOptions SmallLists() {
-    EventPipelineOptions options = Pipeline();
+  static EventOptions SmallLists() {
+    EventOptions options = Pipeline();
     options.interval_lists_max_bytes = 32;
     return options;
   }

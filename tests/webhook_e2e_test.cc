@@ -13,9 +13,9 @@
 #include "client/presence_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/webhook_signature.h"
-#include "tests/http_receiver.h"
-#include "tests/server_process.h"
+#include "service/testing/http_receiver.h"
+#include "service/testing/server_process.h"
+#include "service/webhooks/webhook_signature.h"
 
 namespace presence {
 namespace {

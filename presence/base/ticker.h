@@ -1,0 +1,57 @@
+// Ticker: a background thread that runs a task every `period`: the server
+// sweeps timed-out sessions (PresenceStore::ExpireSessions) and emits due
+// interval events (EventPipeline::Tick) with it.
+//
+//   presence::Ticker expirer([&] { return store->ExpireSessions(); },
+//                            absl::Milliseconds(10));
+//   ...
+//   expirer.Stop();  // Also done by the destructor.
+//
+// A task that fails (e.g. a store backend that is down) is counted and run
+// again on the next period. Thread-safe.
+#ifndef PRESENCE_BASE_TICKER_H_
+#define PRESENCE_BASE_TICKER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace presence {
+
+class Ticker {
+ public:
+  // Starts the thread, which runs `task` at once and then every `period`.
+  Ticker(std::function<absl::Status()> task, absl::Duration period);
+  ~Ticker();
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+  // Stops the thread and waits for it; idempotent.
+  void Stop();
+
+  // Returns how many times the task ran, and how many of those failed.
+  uint64_t runs() const { return runs_.load(); }
+  uint64_t failures() const { return failures_.load(); }
+
+ private:
+  void Run();
+
+  const std::function<absl::Status()> task_;
+  const absl::Duration period_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // Guarded by mu_.
+  std::atomic<uint64_t> runs_{0};
+  std::atomic<uint64_t> failures_{0};
+  std::thread thread_;  // Last: starts after the members it uses.
+};
+
+}  // namespace presence
+
+#endif  // PRESENCE_BASE_TICKER_H_

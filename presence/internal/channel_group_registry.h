@@ -1,0 +1,74 @@
+// ChannelGroupRegistry: named sets of channels, in memory. The embedded
+// store keeps its channel groups here.
+//
+//   ChannelGroupRegistry groups(/*max_channels_per_group=*/2000);
+//   groups.Add("friends", {"alice-room", "bob-room"});
+//   groups.Expand({"friends"});  // {"alice-room", "bob-room"}
+//
+// Thread-safe. Every change is reported to `listeners` (if given) as a
+// GroupChange, while the registry's lock is held, so reports come in the
+// order of the changes.
+#ifndef PRESENCE_INTERNAL_CHANNEL_GROUP_REGISTRY_H_
+#define PRESENCE_INTERNAL_CHANNEL_GROUP_REGISTRY_H_
+
+#include <cstdint>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "presence/event.h"
+#include "presence/internal/listener_list.h"
+#include "presence/internal/store_errors.h"
+
+namespace presence {
+
+class ChannelGroupRegistry {
+ public:
+  // `listeners`, if not null, must outlive the registry.
+  explicit ChannelGroupRegistry(uint32_t max_channels_per_group,
+                                const ListenerList* listeners = nullptr)
+      : max_channels_per_group_(max_channels_per_group),
+        listeners_(listeners) {}
+
+  // Adds channels to `group`, creating it. FAILED_PRECONDITION, changing
+  // nothing, when the group would hold more than the limit.
+  absl::Status Add(absl::string_view group,
+                   const std::vector<std::string>& channels);
+
+  // Removes channels from `group` (absent ones are ignored); removing the
+  // last channel deletes the group. NOT_FOUND if the group does not exist.
+  absl::Status Remove(absl::string_view group,
+                      const std::vector<std::string>& channels);
+
+  // Returns the group's channels, sorted. NOT_FOUND if it does not exist.
+  absl::StatusOr<std::vector<std::string>> List(absl::string_view group) const;
+
+  // Returns every group's name, sorted.
+  std::vector<std::string> Groups() const;
+
+  // Deletes `group`. NOT_FOUND if it does not exist.
+  absl::Status Delete(absl::string_view group);
+
+  // Returns the union of the groups' channels, sorted and without
+  // duplicates. NOT_FOUND naming the first group that does not exist.
+  absl::StatusOr<std::vector<std::string>> Expand(
+      const std::vector<std::string>& groups) const;
+
+ private:
+  // Reports the current channels of `group` (none if it is gone).
+  void Report(const std::string& group) const;  // Requires mu_ held.
+
+  const uint32_t max_channels_per_group_;
+  const ListenerList* const listeners_;
+  mutable std::shared_mutex mu_;
+  absl::flat_hash_map<std::string, std::set<std::string>> groups_;  // mu_
+};
+
+}  // namespace presence
+
+#endif  // PRESENCE_INTERNAL_CHANNEL_GROUP_REGISTRY_H_

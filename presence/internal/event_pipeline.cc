@@ -1,0 +1,149 @@
+#include "presence/internal/event_pipeline.h"
+
+#include <utility>
+
+#include "absl/hash/hash.h"
+
+namespace presence {
+namespace {
+
+bool ChangesMembership(EventType type) {
+  return type == EventType::kJoin || type == EventType::kLeave ||
+         type == EventType::kTimeout;
+}
+
+}  // namespace
+
+EventPipeline::EventPipeline(const EventOptions& options, Clock* clock)
+    : options_(options), clock_(clock) {}
+
+EventPipeline::Shard& EventPipeline::ShardFor(const std::string& channel) {
+  return shards_[absl::Hash<std::string>()(channel) % kShards];
+}
+
+size_t EventPipeline::tracked_channels() const {
+  size_t n = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    n += shard.channels.size();
+  }
+  return n;
+}
+
+void EventPipeline::Emit(ChannelState& state, PresenceEvent& event) {
+  event.sequence = (uint64_t{state.epoch} << 32) | ++state.count;
+  listeners_.Notify(event);
+}
+
+void EventPipeline::Accumulate(ChannelState& state,
+                               const PresenceEvent& event) {
+  if (state.lists_overflowed) return;
+  std::vector<std::string>& list = event.type == EventType::kJoin ? state.joined
+                                   : event.type == EventType::kLeave
+                                       ? state.left
+                                       : state.timed_out;
+  state.list_bytes += event.user_id.size() + 3;  // "id",
+  if (state.list_bytes > options_.interval_lists_max_bytes) {
+    // Too many to list: drop them now (bounding memory) and ask consumers
+    // to re-read the channel instead.
+    state.lists_overflowed = true;
+    state.joined.clear();
+    state.left.clear();
+    state.timed_out.clear();
+    return;
+  }
+  list.push_back(event.user_id);
+}
+
+void EventPipeline::EmitInterval(const std::string& channel,
+                                 ChannelState& state, absl::Time now) {
+  PresenceEvent event;
+  event.type = EventType::kInterval;
+  event.channel = channel;
+  event.occupancy = state.occupancy;
+  event.time = now;
+  event.joined = std::exchange(state.joined, {});
+  event.left = std::exchange(state.left, {});
+  event.timed_out = std::exchange(state.timed_out, {});
+  event.here_now_refresh = state.lists_overflowed;
+  state.lists_overflowed = false;
+  state.list_bytes = 0;
+  Emit(state, event);
+}
+
+void EventPipeline::OnEvent(const PresenceEvent& raw) {
+  Shard& shard = ShardFor(raw.channel);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  ChannelState& state = shard.channels[raw.channel];
+  const uint32_t epoch = static_cast<uint32_t>(raw.sequence >> 32);
+  if (state.epoch != epoch) {
+    state.epoch = epoch;
+    state.count = 0;
+  }
+  const uint32_t before = state.occupancy;
+  state.occupancy = raw.occupancy;
+  PresenceEvent event = raw;
+
+  if (!ChangesMembership(raw.type)) {
+    Emit(state, event);
+    return;
+  }
+  if (before == 0 && raw.occupancy > 0) {
+    PresenceEvent active;
+    active.type = EventType::kActive;
+    active.channel = raw.channel;
+    active.occupancy = raw.occupancy;
+    active.time = raw.time;
+    Emit(state, active);
+  }
+  if (raw.occupancy > options_.announce_max) {
+    if (!state.interval_mode) {
+      state.interval_mode = true;
+      state.next_interval = raw.time + options_.interval;
+      shard.interval_channels.insert(raw.channel);
+    }
+    Accumulate(state, raw);
+  } else {
+    if (state.interval_mode) {
+      // Back to per-user events: first what is pending, as it stood.
+      state.occupancy = before;
+      EmitInterval(raw.channel, state, raw.time);
+      state.occupancy = raw.occupancy;
+      state.interval_mode = false;
+      shard.interval_channels.erase(raw.channel);
+    }
+    Emit(state, event);
+  }
+  if (raw.occupancy == 0) {
+    PresenceEvent inactive;
+    inactive.type = EventType::kInactive;
+    inactive.channel = raw.channel;
+    inactive.occupancy = 0;
+    inactive.time = raw.time;
+    Emit(state, inactive);
+    shard.channels.erase(raw.channel);  // A new occupant starts a new epoch.
+  }
+}
+
+void EventPipeline::OnGroupChange(const GroupChange& change) {
+  listeners_.NotifyGroupChange(change);
+}
+
+void EventPipeline::Tick() {
+  const absl::Time now = clock_->Now();
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    for (const std::string& channel : shard.interval_channels) {
+      ChannelState& state = shard.channels[channel];
+      if (state.next_interval > now) continue;
+      EmitInterval(channel, state, now);
+      // The next one a period later; after a late tick, a period from now
+      // rather than a burst of catch-up events.
+      state.next_interval += options_.interval;
+      if (state.next_interval <= now)
+        state.next_interval = now + options_.interval;
+    }
+  }
+}
+
+}  // namespace presence

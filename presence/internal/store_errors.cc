@@ -1,0 +1,28 @@
+#include "presence/internal/store_errors.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace presence {
+
+absl::Status GroupNotFoundError(absl::string_view group) {
+  return absl::NotFoundError(
+      absl::StrCat("channel group '", group, "' does not exist"));
+}
+
+absl::Status GroupFullError(absl::string_view group, size_t would_hold,
+                            uint32_t limit) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("channel group '", group, "' would hold ", would_hold,
+                   " channels; a group holds at most ", limit));
+}
+
+absl::Status NotPresentError(absl::string_view user,
+                             const std::vector<std::string>& channels) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "user '", user,
+      "' is not present on channels: ", absl::StrJoin(channels, ", "),
+      " (state can only be set where the user is present)"));
+}
+
+}  // namespace presence

@@ -1,0 +1,50 @@
+// The embedded in-memory PresenceStore: the default store of a single
+// replica.
+//
+//   auto store = presence::NewMemoryStore(presence::MemoryStoreOptions(),
+//                                         presence::Clock::Real());
+//
+// Built for size and speed: names are interned (4-byte ids), a membership
+// is 24 bytes in flat arrays plus a slot in its channel's flat hash set and
+// its user's channel list, and deadlines sit in a hashed timing wheel
+// (TimingWheel), so expiring sessions never scans. Channels are spread over
+// 16 shards, each with its own lock; a request locks the shards of its
+// channels in ascending order, which makes it atomic. Every operation first
+// expires what is due in the shards it touches, so answers are exact even
+// between two ExpireSessions() calls. Its events go through an
+// EventPipeline (active/inactive, interval mode, consumer sequences), whose
+// interval events ExpireSessions() also emits.
+#ifndef PRESENCE_STORE_MEMORY_MEMORY_STORE_H_
+#define PRESENCE_STORE_MEMORY_MEMORY_STORE_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "presence/clock.h"
+#include "presence/event.h"
+#include "presence/limits.h"
+#include "presence/store.h"
+
+namespace presence {
+
+struct MemoryStoreOptions {
+  // Only max_channels_per_group is used by the store itself.
+  Limits limits;
+  // Active/inactive, interval mode and sequences of the events it emits.
+  EventOptions events;
+  // Granularity of deadlines: a session times out at most one tick after its
+  // deadline (plus the time until the next ExpireSessions()), never before.
+  absl::Duration tick = absl::Milliseconds(10);
+  // log2 of the timing wheel's slot count per shard; 2^15 ticks of 10 ms
+  // span 327 s, so default timeouts need no extra rotation.
+  int wheel_slot_bits = 15;
+};
+
+// Returns a new memory store reading time from `clock`, which must outlive
+// it.
+std::unique_ptr<PresenceStore> NewMemoryStore(const MemoryStoreOptions& options,
+                                              Clock* clock);
+
+}  // namespace presence
+
+#endif  // PRESENCE_STORE_MEMORY_MEMORY_STORE_H_

@@ -1,0 +1,164 @@
+// Hammers the memory store from several threads (run it under
+// --config=tsan too) and checks the indexes agree afterwards.
+#include <atomic>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "presence/clock.h"
+#include "presence/presence.h"
+#include "presence/store/memory/memory_store.h"
+
+namespace presence {
+namespace {
+
+// Counts joins minus leaves/timeouts per channel as events arrive.
+class OccupancyTracker : public EventListener {
+ public:
+  void OnEvent(const PresenceEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& last = last_sequence_[event.channel];
+    if (last != 0 && (event.sequence >> 32) == (last >> 32)) {
+      EXPECT_EQ(event.sequence, last + 1) << event.channel;
+    } else {
+      EXPECT_GT(event.sequence, last);
+    }
+    last = event.sequence;
+    int& count = occupancy_[event.channel];
+    if (event.type == EventType::kJoin) ++count;
+    if (event.type == EventType::kLeave || event.type == EventType::kTimeout) {
+      --count;
+    }
+    // Active comes before the first join, inactive after the last leave.
+    if (event.type == EventType::kActive ||
+        event.type == EventType::kInactive) {
+      EXPECT_EQ(count, 0) << event.channel;
+    } else {
+      EXPECT_EQ(count, static_cast<int>(event.occupancy)) << event.channel;
+    }
+  }
+
+  int occupancy(const std::string& channel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return occupancy_[channel];
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> occupancy_;
+  std::map<std::string, uint64_t> last_sequence_;
+};
+
+TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {
+  SimulatedClock clock(absl::FromUnixSeconds(1'800'000'000));
+  Limits limits;
+  limits.min_timeout_seconds = 1;
+  MemoryStoreOptions options;
+  options.limits = limits;
+  options.events.announce_max = 1000;  // Every join and leave individually.
+  std::unique_ptr<PresenceStore> store = NewMemoryStore(options, &clock);
+  Presence presence(store.get(), limits);
+  OccupancyTracker tracker;
+  store->AddListener(&tracker);
+  ASSERT_TRUE(presence.AddChannelsToGroup("g", {"c1", "c2", "c3"}).ok());
+
+  constexpr int kThreads = 4;
+  constexpr int kOps = 4000;
+  std::atomic<bool> stop{false};
+  std::thread ticker([&] {
+    while (!stop.load()) {
+      clock.Advance(absl::Milliseconds(50));
+      ASSERT_TRUE(store->ExpireSessions().ok());
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kOps; ++i) {
+        const std::string user = absl::StrCat("u", rng() % 40);
+        const std::string channel = absl::StrCat("c", rng() % 12);
+        const std::string session = absl::StrCat("s", rng() % 3);
+        switch (rng() % 7) {
+          case 0:
+          case 1:
+          case 2: {
+            HeartbeatRequest hb;
+            hb.user_id = user;
+            hb.channels = {channel, absl::StrCat("c", rng() % 12)};
+            if (rng() % 4 == 0) hb.channel_groups = {"g"};
+            hb.session_id = session;
+            hb.timeout_seconds = 1 + rng() % 3;
+            if (rng() % 3 == 0)
+              hb.states = {{channel, absl::StrCat(R"({"n":)", i, "}")}};
+            ASSERT_TRUE(presence.Heartbeat(hb).ok());
+            break;
+          }
+          case 3: {
+            LeaveRequest leave;
+            leave.user_id = user;
+            leave.channels = {channel};
+            leave.session_id = session;
+            ASSERT_TRUE(presence.Leave(leave).ok());
+            break;
+          }
+          case 4: {
+            SetStateRequest set;
+            set.user_id = user;
+            set.channel_groups = {"g"};
+            set.state = absl::StrCat(R"({"i":)", i, "}");
+            ASSERT_TRUE(presence.SetState(set).ok());
+            break;
+          }
+          case 5: {
+            HereNowRequest here;
+            if (rng() % 2) here.channels = {channel};
+            ASSERT_TRUE(presence.HereNow(here).ok());
+            break;
+          }
+          case 6:
+            ASSERT_TRUE(presence.WhereNow({user}).ok());
+            break;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  stop = true;
+  ticker.join();
+
+  absl::StatusOr<HereNowResult> all = presence.HereNow(HereNowRequest());
+  ASSERT_TRUE(all.ok());
+  int listed = 0;
+  for (const auto& channel : all->channels) {
+    EXPECT_EQ(static_cast<int>(channel.occupancy),
+              tracker.occupancy(channel.name));
+    EXPECT_EQ(channel.occupancy, channel.occupants.size());
+    for (const auto& occupant : channel.occupants) {
+      EXPECT_THAT(presence.WhereNow({occupant.user_id})->channels,
+                  testing::Contains(channel.name));
+    }
+    listed += channel.occupancy;
+  }
+  int indexed = 0;
+  for (int u = 0; u < 40; ++u) {
+    indexed += presence.WhereNow({absl::StrCat("u", u)})->channels.size();
+  }
+  EXPECT_EQ(listed, indexed);
+
+  // Everything times out in the end, and the event counts agree.
+  clock.Advance(absl::Seconds(10));
+  ASSERT_TRUE(store->ExpireSessions().ok());
+  EXPECT_EQ(presence.HereNow(HereNowRequest())->total_channels, 0u);
+  for (int c = 0; c < 12; ++c)
+    EXPECT_EQ(tracker.occupancy(absl::StrCat("c", c)), 0);
+  store->RemoveListener(&tracker);
+}
+
+}  // namespace
+}  // namespace presence

@@ -1,0 +1,362 @@
+// The Redis store: the conformance suite against a real redis-server, and
+// what only a shared store has: several stores (replicas) on one Redis, and
+// Redis going away and coming back.
+#include "presence/store/redis/redis_store.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "presence/clock.h"
+#include "presence/presence.h"
+#include "presence/testing/event_recorder.h"
+#include "presence/testing/redis_server.h"
+#include "presence/testing/store_conformance.h"
+
+namespace presence {
+namespace {
+
+using ::testing::ElementsAre;
+
+// One redis-server for the whole test binary.
+RedisServer* redis = nullptr;
+
+class RedisEnvironment : public testing::Environment {
+ public:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    redis = server_.get();
+  }
+  void TearDown() override {
+    redis = nullptr;
+    server_.reset();
+  }
+
+ private:
+  std::unique_ptr<RedisServer> server_;
+};
+
+const testing::Environment* const environment =
+    testing::AddGlobalTestEnvironment(new RedisEnvironment());
+
+RedisStoreOptions Options(const StoreConfig& config) {
+  RedisStoreOptions options;
+  options.url = redis->url();
+  options.limits = config.limits;
+  options.events = config.events;
+  options.read_block = absl::Milliseconds(20);
+  options.pool.timeout = absl::Milliseconds(500);
+  return options;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Redis, StoreConformanceTest,
+    testing::Values(StoreFactory{
+        "redis",
+        [](Clock* clock,
+           const StoreConfig& config) -> std::unique_ptr<PresenceStore> {
+          EXPECT_TRUE(redis->FlushAll().ok());
+          absl::StatusOr<std::unique_ptr<PresenceStore>> store =
+              NewRedisStore(Options(config), clock);
+          EXPECT_TRUE(store.ok()) << store.status();
+          return store.ok() ? *std::move(store) : nullptr;
+        }}),
+    [](const testing::TestParamInfo<StoreFactory>& info) {
+      return info.param.name;
+    });
+
+// Records events and interruptions; thread-safe.
+class Recorder : public EventRecorder {
+ public:
+  void OnEventsInterrupted(const absl::Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    interruptions_.push_back(status);
+    interrupted_.notify_all();
+  }
+  bool WaitForInterruption(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return interrupted_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                                 [&] { return !interruptions_.empty(); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable interrupted_;
+  std::vector<absl::Status> interruptions_;
+};
+
+// Two stores on one Redis, as two replicas would be.
+class ReplicasTest : public testing::Test {
+ protected:
+  ReplicasTest() {
+    EXPECT_TRUE(redis->FlushAll().ok());
+    StoreConfig config;
+    config.limits.min_timeout_seconds = 1;
+    for (int i = 0; i < 2; ++i) {
+      auto store = NewRedisStore(Options(config), &clock_);
+      EXPECT_TRUE(store.ok()) << store.status();
+      stores_[i] = *std::move(store);
+      presence_[i] =
+          std::make_unique<Presence>(stores_[i].get(), config.limits);
+      stores_[i]->AddListener(&events_[i]);
+    }
+  }
+  ~ReplicasTest() override {
+    for (int i = 0; i < 2; ++i) stores_[i]->RemoveListener(&events_[i]);
+  }
+
+  void Join(int replica, const std::string& user, const std::string& channel,
+            uint32_t timeout = 60) {
+    HeartbeatRequest request;
+    request.user_id = user;
+    request.channels = {channel};
+    request.timeout_seconds = timeout;
+    ASSERT_TRUE(presence_[replica]->Heartbeat(request).ok());
+  }
+
+  std::vector<PresenceEvent> Take(int replica) {
+    EXPECT_TRUE(stores_[replica]->SyncEvents().ok());
+    return events_[replica].Take();
+  }
+
+  SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
+  std::unique_ptr<PresenceStore> stores_[2];
+  std::unique_ptr<Presence> presence_[2];
+  Recorder events_[2];
+};
+
+TEST_F(ReplicasTest, AChangeThroughOneIsVisibleThroughTheOther) {
+  Join(0, "alice", "lobby");
+  HereNowRequest here;
+  here.channels = {"lobby"};
+  absl::StatusOr<HereNowResult> seen = presence_[1]->HereNow(here);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->total_occupancy, 1u);
+  EXPECT_THAT(presence_[1]->WhereNow({"alice"})->channels,
+              ElementsAre("lobby"));
+}
+
+TEST_F(ReplicasTest, ATimeoutHappensOnceWhicheverReplicasExpire) {
+  for (int u = 0; u < 50; ++u) Join(u % 2, absl::StrCat("u", u), "lobby", 5);
+  Take(0);
+  Take(1);
+  clock_.Advance(absl::Seconds(5));
+  std::thread other([this] { ASSERT_TRUE(stores_[1]->ExpireSessions().ok()); });
+  ASSERT_TRUE(stores_[0]->ExpireSessions().ok());
+  other.join();
+  // Both replicas see every timeout once, with the same sequence numbers.
+  std::vector<PresenceEvent> seen[2] = {Take(0), Take(1)};
+  ASSERT_EQ(seen[0].size(), seen[1].size());
+  // 50 users above announce_max (20): the timeouts come as interval lists
+  // at the next interval; all 50 are listed exactly once.
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(stores_[0]->ExpireSessions().ok());
+  ASSERT_TRUE(stores_[1]->ExpireSessions().ok());
+  for (int r = 0; r < 2; ++r) {
+    std::vector<PresenceEvent> more = Take(r);
+    seen[r].insert(seen[r].end(), more.begin(), more.end());
+  }
+  for (int r = 0; r < 2; ++r) {
+    std::multiset<std::string> timed_out;
+    for (const PresenceEvent& e : seen[r]) {
+      if (e.type == EventType::kTimeout) timed_out.insert(e.user_id);
+      for (const std::string& u : e.timed_out) timed_out.insert(u);
+    }
+    EXPECT_EQ(timed_out.size(), 50u) << r;
+    EXPECT_EQ(std::set<std::string>(timed_out.begin(), timed_out.end()).size(),
+              50u);
+  }
+  ASSERT_EQ(seen[0].size(), seen[1].size());
+  for (size_t i = 0; i < seen[0].size(); ++i) {
+    EXPECT_EQ(seen[0][i].sequence, seen[1][i].sequence);
+    EXPECT_EQ(seen[0][i].type, seen[1][i].type);
+  }
+}
+
+TEST_F(ReplicasTest, ConcurrentReplicasNeverTearTheIndexes) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t] {
+      Presence& presence = *presence_[t % 2];
+      for (int i = 0; i < 150; ++i) {
+        const std::string user = absl::StrCat("u", (i * 7 + t) % 15);
+        const std::string channel = absl::StrCat("c", (i + t) % 6);
+        if (i % 4 == 3) {
+          LeaveRequest leave;
+          leave.user_id = user;
+          leave.channels = {channel};
+          ASSERT_TRUE(presence.Leave(leave).ok());
+        } else {
+          HeartbeatRequest beat;
+          beat.user_id = user;
+          beat.channels = {channel, absl::StrCat("c", (i + 3) % 6)};
+          beat.session_id = absl::StrCat("s", t);
+          ASSERT_TRUE(presence.Heartbeat(beat).ok());
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  absl::StatusOr<HereNowResult> all = presence_[0]->HereNow(HereNowRequest());
+  ASSERT_TRUE(all.ok());
+  size_t listed = 0;
+  for (const auto& channel : all->channels) {
+    EXPECT_EQ(channel.occupancy, channel.occupants.size());
+    for (const auto& occupant : channel.occupants) {
+      EXPECT_THAT(presence_[1]->WhereNow({occupant.user_id})->channels,
+                  testing::Contains(channel.name));
+    }
+    listed += channel.occupancy;
+  }
+  size_t indexed = 0;
+  for (int u = 0; u < 15; ++u) {
+    indexed += presence_[1]->WhereNow({absl::StrCat("u", u)})->channels.size();
+  }
+  EXPECT_EQ(listed, indexed);
+}
+
+TEST_F(ReplicasTest, ExclusiveListenersGetEachEventOnce) {
+  EventRecorder exclusive[2];
+  stores_[0]->AddExclusiveListener(&exclusive[0]);
+  stores_[1]->AddExclusiveListener(&exclusive[1]);
+  // Wait until one holds the lease (it delivers a marker event).
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  std::set<std::string> delivered;
+  int marker = 0;
+  int total = 0;
+  while (absl::Now() < deadline) {
+    Join(marker % 2, absl::StrCat("m", marker), "lobby");
+    ++marker;
+    absl::SleepFor(absl::Milliseconds(20));
+    for (auto& recorder : exclusive) {
+      for (const PresenceEvent& e : recorder.Take()) {
+        ++total;
+        delivered.insert(absl::StrCat(e.channel, "#", e.sequence));
+      }
+    }
+    if (total > 0 && marker > 20) break;
+  }
+  ASSERT_GT(total, 0) << "no replica ever delivered";
+  // Drain what is still being delivered, then compare.
+  absl::SleepFor(absl::Milliseconds(300));
+  for (auto& recorder : exclusive) {
+    for (const PresenceEvent& e : recorder.Take()) {
+      ++total;
+      delivered.insert(absl::StrCat(e.channel, "#", e.sequence));
+    }
+  }
+  EXPECT_EQ(static_cast<size_t>(total), delivered.size())
+      << "an event went twice";
+  stores_[0]->RemoveExclusiveListener(&exclusive[0]);
+  stores_[1]->RemoveExclusiveListener(&exclusive[1]);
+}
+
+// Waits until the recorders together hold an event of `user`; returns how
+// many they hold in all.
+int WaitForUserEvent(EventRecorder* recorders, int n, const std::string& user,
+                     std::vector<PresenceEvent>* seen) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    for (int i = 0; i < n; ++i) {
+      std::vector<PresenceEvent> events = recorders[i].Take();
+      seen->insert(seen->end(), events.begin(), events.end());
+    }
+    int count = 0;
+    for (const PresenceEvent& e : *seen) count += e.user_id == user;
+    if (count > 0) return count;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return 0;
+}
+
+TEST(RedisOutageTest, WebhookDeliveryResumesAfterRedisLosesItsData) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  options.url = (*server)->url();
+  std::unique_ptr<PresenceStore> stores[2];
+  std::unique_ptr<Presence> presence[2];
+  EventRecorder exclusive[2];
+  for (int i = 0; i < 2; ++i) {
+    stores[i] = *NewRedisStore(options, Clock::Real());
+    presence[i] = std::make_unique<Presence>(stores[i].get(), config.limits);
+    stores[i]->AddExclusiveListener(&exclusive[i]);
+  }
+  auto join = [&](int replica, const std::string& user) {
+    HeartbeatRequest beat;
+    beat.user_id = user;
+    beat.channels = {"lobby"};
+    return presence[replica]->Heartbeat(beat);
+  };
+  std::vector<PresenceEvent> seen;
+  ASSERT_TRUE(join(0, "before").ok());
+  ASSERT_EQ(WaitForUserEvent(exclusive, 2, "before", &seen), 1);
+
+  // Redis restarts empty: the lease and the delivery cursor are gone.
+  (*server)->Kill();
+  ASSERT_TRUE((*server)->Restart().ok());
+  absl::Status status = absl::UnavailableError("not yet");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!status.ok() && absl::Now() < deadline) {
+    status = join(1, "after").status();
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(status.ok()) << status;
+  // The first event written after the restart is still delivered, once.
+  seen.clear();
+  EXPECT_EQ(WaitForUserEvent(exclusive, 2, "after", &seen), 1);
+  for (int i = 0; i < 2; ++i) stores[i]->RemoveExclusiveListener(&exclusive[i]);
+}
+
+TEST(RedisOutageTest, CallsFailFastWhileRedisIsDownAndRecover) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  options.url = (*server)->url();
+  SimulatedClock clock;
+  auto store = NewRedisStore(options, &clock);
+  ASSERT_TRUE(store.ok());
+  Presence presence((*store).get(), config.limits);
+  Recorder events;
+  (*store)->AddListener(&events);
+  HeartbeatRequest beat;
+  beat.user_id = "alice";
+  beat.channels = {"lobby"};
+  ASSERT_TRUE(presence.Heartbeat(beat).ok());
+  EXPECT_TRUE((*store)->Healthy());
+
+  (*server)->Kill();
+  absl::StatusOr<HeartbeatResult> failed = presence.Heartbeat(beat);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable)
+      << failed.status();
+  // Fails fast from now on: no call waits for a connection timeout.
+  EXPECT_EQ(presence.WhereNow({"alice"}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*store)->Healthy());
+  EXPECT_TRUE(events.WaitForInterruption(absl::Seconds(10)));
+
+  ASSERT_TRUE((*server)->Restart().ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!(*store)->Healthy() && absl::Now() < deadline) {
+    (void)presence.WhereNow({"alice"});  // Calls find Redis back too.
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE((*store)->Healthy());
+  EXPECT_TRUE(presence.Heartbeat(beat).ok());
+  EXPECT_THAT(presence.WhereNow({"alice"})->channels, ElementsAre("lobby"));
+  (*store)->RemoveListener(&events);
+}
+
+}  // namespace
+}  // namespace presence

@@ -1,0 +1,98 @@
+// PresenceServer: the gRPC server of the presence service. It serves
+// presence.v1.PresenceService and ChannelGroupService, the standard health
+// service (grpc.health.v1) and server reflection, with keepalive and
+// connection-age settings suited to Kubernetes load balancing.
+//
+//   presence::PresenceServerOptions options;
+//   options.listen_address = "127.0.0.1:0";  // Any free port.
+//   auto server = presence::PresenceServer::Start(options, &presence);
+//   if (!server.ok()) ...;
+//   std::cout << (*server)->address();  // "127.0.0.1:41235"
+//   ...
+//   (*server)->Shutdown();  // Health NOT_SERVING, drain, stop.
+//
+// Thread-safe.
+#ifndef SERVICE_GRPC_SERVER_H_
+#define SERVICE_GRPC_SERVER_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "presence/presence.h"
+#include "service/fanout/watch_hub.h"
+#include "service/grpc/presence_service.h"
+
+namespace presence {
+
+struct PresenceServerOptions {
+  // host:port; port 0 picks a free port (see PresenceServer::port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
+  int max_receive_message_bytes = 4 * 1024 * 1024;
+  // Server-initiated pings find dead connections (and their streams).
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
+  // Clients may ping this often, even without calls in flight.
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  // Connections are closed gracefully after this age, so that clients
+  // reconnect and spread over new replicas behind a Kubernetes Service.
+  absl::Duration max_connection_age = absl::Minutes(5);
+  // In-flight calls get this long to finish when a connection ages out.
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+  absl::Duration max_connection_idle = absl::Minutes(10);
+  // Shutdown() waits this long for in-flight calls before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Events a WatchEvents stream may have waiting before it is ended with
+  // RESOURCE_EXHAUSTED.
+  size_t watch_buffer_events = 4096;
+};
+
+class PresenceServer {
+ public:
+  // Starts serving `presence`, with WatchEvents fed by `hub`; both must
+  // outlive the server. Fails if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<PresenceServer>> Start(
+      const PresenceServerOptions& options, Presence* presence, WatchHub* hub);
+
+  ~PresenceServer();
+  PresenceServer(const PresenceServer&) = delete;
+  PresenceServer& operator=(const PresenceServer&) = delete;
+
+  // Returns the port actually bound.
+  int port() const { return port_; }
+
+  // Returns the listen address with the bound port, e.g. "127.0.0.1:41235".
+  const std::string& address() const { return address_; }
+
+  // Reports SERVING or NOT_SERVING on every health service name (e.g. while
+  // the store's backend is unreachable). Ignored after Shutdown().
+  void SetServing(bool serving);
+
+  // Reports NOT_SERVING on every health service name, ends every watch
+  // with UNAVAILABLE (so watchers move to another replica at once), stops
+  // accepting calls, waits up to options.shutdown_grace for in-flight calls
+  // and cancels the rest. Idempotent.
+  void Shutdown();
+
+ private:
+  PresenceServer(const PresenceServerOptions& options, Presence* presence,
+                 WatchHub* hub);
+
+  PresenceServiceImpl presence_service_;
+  ChannelGroupServiceImpl group_service_;
+  WatchHub* const hub_;
+  std::unique_ptr<grpc::Server> server_;
+  absl::Duration shutdown_grace_;
+  int port_ = 0;
+  std::string address_;
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;  // Guarded by shutdown_mu_.
+};
+
+}  // namespace presence
+
+#endif  // SERVICE_GRPC_SERVER_H_

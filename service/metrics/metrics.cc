@@ -1,0 +1,162 @@
+#include "service/metrics/metrics.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace presence {
+
+void MetricsRegistry::AddCounter(std::string name, std::string help,
+                                 std::function<double()> value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  metrics_.push_back(
+      {std::move(name), std::move(help), "counter", std::move(value)});
+}
+
+void MetricsRegistry::AddGauge(std::string name, std::string help,
+                               std::function<double()> value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  metrics_.push_back(
+      {std::move(name), std::move(help), "gauge", std::move(value)});
+}
+
+std::string MetricsRegistry::Render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  std::string last_family;
+  for (const Metric& metric : metrics_) {
+    // Labelled series of one family share their HELP and TYPE lines.
+    const std::string family = metric.name.substr(0, metric.name.find('{'));
+    if (family != last_family) {
+      absl::StrAppend(&out, "# HELP ", family, " ", metric.help, "\n# TYPE ",
+                      family, " ", metric.type, "\n");
+      last_family = family;
+    }
+    absl::StrAppend(&out, metric.name, " ",
+                    absl::StrFormat("%.17g", metric.value()), "\n");
+  }
+  return out;
+}
+
+void EventCounter::OnEvent(const PresenceEvent& event) {
+  counts_[static_cast<int>(event.type)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventCounter::OnEventsInterrupted(const absl::Status& /*status*/) {
+  interruptions_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventCounter::Register(MetricsRegistry& registry) {
+  for (int type = 0; type < kTypes; ++type) {
+    registry.AddCounter(
+        absl::StrCat("presence_events_total{action=\"",
+                     EventTypeName(static_cast<EventType>(type)), "\"}"),
+        "Presence events emitted, by action.",
+        [this, type] { return static_cast<double>(counts_[type].load()); });
+  }
+  registry.AddCounter(
+      "presence_event_feed_interruptions_total",
+      "Times the store's event feed broke (watches were ended).",
+      [this] { return static_cast<double>(interruptions_.load()); });
+}
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
+    const std::string& address, const MetricsRegistry* registry) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_address: \"", address, "\" is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[')
+    host = host.substr(1, host.size() - 2);
+  const std::string port = address.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints,
+                  &found) != 0 ||
+      found == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_address: cannot resolve \"", address, "\""));
+  }
+  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool bound = fd >= 0 &&
+                     bind(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+                     listen(fd, 16) == 0;
+  freeaddrinfo(found);
+  if (!bound) {
+    if (fd >= 0) close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, ": ", std::strerror(errno)));
+  }
+  sockaddr_storage local{};
+  socklen_t length = sizeof(local);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
+  const int bound_port =
+      local.ss_family == AF_INET6
+          ? ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port)
+          : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  return std::unique_ptr<MetricsHttpServer>(
+      new MetricsHttpServer(fd, bound_port, registry));
+}
+
+MetricsHttpServer::MetricsHttpServer(int fd, int port,
+                                     const MetricsRegistry* registry)
+    : fd_(fd), port_(port), registry_(registry), thread_([this] { Serve(); }) {}
+
+MetricsHttpServer::~MetricsHttpServer() {
+  stopping_ = true;
+  thread_.join();
+  close(fd_);
+}
+
+void MetricsHttpServer::Serve() {
+  while (!stopping_) {
+    pollfd listening{fd_, POLLIN, 0};
+    if (poll(&listening, 1, 100) <= 0) continue;
+    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    // One short request per connection; a client gets 1 s to send it.
+    timeval timeout{1, 0};
+    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    std::string request;
+    char buffer[2048];
+    while (request.find("\r\n\r\n") == std::string::npos &&
+           request.size() < 8192) {
+      const ssize_t n = recv(client, buffer, sizeof(buffer), 0);
+      if (n <= 0) break;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    const bool metrics = request.rfind("GET /metrics ", 0) == 0 ||
+                         request.rfind("GET /metrics?", 0) == 0;
+    const std::string body = metrics ? registry_->Render() : "not found\n";
+    const std::string response = absl::StrCat(
+        metrics ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n",
+        "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+        "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+    size_t sent = 0;
+    while (sent < response.size()) {
+      const ssize_t n = send(client, response.data() + sent,
+                             response.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    close(client);
+  }
+}
+
+}  // namespace presence
