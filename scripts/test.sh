@@ -68,5 +68,9 @@ bin=$(bazel info bazel-bin 2>/dev/null)
 check "clang-tidy presence/" bash -c "git ls-files 'presence/*.cc' | grep -v _test.cc |
   xargs -n1 -I{} clang-tidy -quiet {} -- -std=c++17 -I. -I$bin 2>/dev/null"
 
+# Clang's thread-safety analysis over the library, the service and the
+# client (GUARDED_BY / REQUIRES; see presence/base/mutex.h).
+check "clang -Wthread-safety" scripts/check_thread_safety.sh
+
 echo "$passed passed, $failed failed"
 ((failed == 0))
