@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/json_struct.h"
 #include "grpcpp/create_channel.h"
+#include "presence/v1/watch_metadata.h"
 
 namespace presence::client {
 namespace {
@@ -150,7 +151,7 @@ absl::StatusOr<std::unique_ptr<EventStream>> WatchCall::open() const {
   stream->reader_->WaitForInitialMetadata();
   // The server marks a registered watch; without the mark the stream failed.
   if (stream->context_.GetServerInitialMetadata().count(
-          "presence-watch-registered") == 0) {
+          v1::kWatchRegisteredMetadataKey) == 0) {
     absl::Status status = stream->Finish();
     if (status.ok()) status = absl::InternalError("watch ended at once");
     return status;

@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=$(bazel info bazel-bin 2>/dev/null)
-flags=(-fsyntax-only -std=c++17 -I. -I"$bin" -I"$bin/proto"
+flags=(-fsyntax-only -std=c++17 -I. -Iproto -I"$bin" -I"$bin/proto"
   -Wthread-safety -Werror=thread-safety -Wno-unknown-warning-option)
 
 if clang++ "${flags[@]}" scripts/testdata/thread_safety_violation.cc 2>/dev/null; then

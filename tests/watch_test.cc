@@ -222,7 +222,7 @@ TEST_F(WatchTest, BadWatchesAreRefusedAtOpen) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("channels[0]"));
   auto missing = client_.watch().channel_groups({"nope"}).open();
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(server_.hub().WaitForSize(0, absl::Seconds(10)));
+  EXPECT_TRUE(server_.fanout().WaitForSize(0, absl::Seconds(10)));
 }
 
 TEST_F(WatchTest, CancelDeadlineAndDisconnectReleaseTheWatch) {
@@ -234,15 +234,15 @@ TEST_F(WatchTest, CancelDeadlineAndDisconnectReleaseTheWatch) {
       PresenceClient::Options{.target = server_.address(), .user_id = "x"});
   auto disconnected = other_client->watch().channels({"a"}).open();
   ASSERT_TRUE(disconnected.ok());
-  EXPECT_EQ(server_.hub().size(), 3u);
+  EXPECT_EQ(server_.fanout().size(), 3u);
 
   cancelled->Cancel();
   EXPECT_EQ(cancelled->Finish().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ((*expiring)->Finish().code(), absl::StatusCode::kDeadlineExceeded);
   (*disconnected).reset();  // Closes the stream and the client's channel.
   other_client.reset();
-  EXPECT_TRUE(server_.hub().WaitForSize(0, absl::Seconds(10)))
-      << server_.hub().size();
+  EXPECT_TRUE(server_.fanout().WaitForSize(0, absl::Seconds(10)))
+      << server_.fanout().size();
 }
 
 class SlowWatcherTest : public WatchTest {
@@ -278,7 +278,7 @@ TEST_F(SlowWatcherTest, ASlowWatcherIsCutOffWhileAFastOneKeepsUp) {
   // queue; the engine never waits for it.
   const std::string blob(30 * 1024, 'x');
   int changes = 0;
-  while (server_.hub().slow_watchers() == 0 && changes < 20000) {
+  while (server_.fanout().slow_watchers() == 0 && changes < 20000) {
     ASSERT_TRUE(
         client_
             .set_presence_state(Json::object({{"n", changes}, {"blob", blob}}))
@@ -287,7 +287,7 @@ TEST_F(SlowWatcherTest, ASlowWatcherIsCutOffWhileAFastOneKeepsUp) {
             .ok());
     ++changes;
   }
-  EXPECT_EQ(server_.hub().slow_watchers(), 1u);
+  EXPECT_EQ(server_.fanout().slow_watchers(), 1u);
   // The fast watcher still gets everything, including what comes after.
   Join("bob", "lobby");
   client_.leave().channels({"lobby"}).execute().IgnoreError();  // The marker.
@@ -304,7 +304,7 @@ TEST_F(SlowWatcherTest, ASlowWatcherIsCutOffWhileAFastOneKeepsUp) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(status.message()), HasSubstr("watcher too slow"));
   EXPECT_LT(slow_seen, changes + 2);
-  EXPECT_TRUE(server_.hub().WaitForSize(1, absl::Seconds(10)));
+  EXPECT_TRUE(server_.fanout().WaitForSize(1, absl::Seconds(10)));
 }
 
 TEST_F(WatchTest, ShutdownEndsWatchesWithUnavailable) {

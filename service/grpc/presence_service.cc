@@ -186,8 +186,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
         grpc::StatusCode::UNAVAILABLE,
         "the presence store is unreachable; watch again when it is back"));
   }
-  return WatchReactor::Start(context, hub_, max_buffered_events_, channels,
-                             groups);
+  return WatchReactor::Start(context, fanout_, &encoder_, max_buffered_events_,
+                             channels, groups);
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(

@@ -12,23 +12,27 @@
 #include "presence/presence.h"
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
-#include "service/fanout/watch_hub.h"
+#include "service/fanout/event_fanout.h"
+#include "service/grpc/watch_event_encoder.h"
 
 namespace presence {
 
-// WatchEvents is a raw method: the hub encodes each event once and every
-// stream writes the same bytes.
+// WatchEvents is a raw method: the fan-out encodes each event once (with
+// this service's WatchEventEncoder) and every stream writes the same bytes.
 class PresenceServiceImpl final
     : public v1::PresenceService::WithRawCallbackMethod_WatchEvents<
           v1::PresenceService::CallbackService> {
  public:
-  // `presence` and `hub` must outlive this object. A watcher may have up to
-  // `max_buffered_events` events waiting to be sent.
-  PresenceServiceImpl(Presence* presence, WatchHub* hub,
+  // `presence` and `fanout` must outlive this object. A watcher may have up
+  // to `max_buffered_events` events waiting to be sent.
+  PresenceServiceImpl(Presence* presence, EventFanout* fanout,
                       size_t max_buffered_events)
       : presence_(presence),
-        hub_(hub),
+        fanout_(fanout),
         max_buffered_events_(max_buffered_events) {}
+
+  // The encoder of this service's watch streams (to close only them).
+  const WatchEventEncoder* encoder() const { return &encoder_; }
 
   grpc::ServerUnaryReactor* HereNow(grpc::CallbackServerContext* context,
                                     const v1::HereNowRequest* request,
@@ -54,8 +58,9 @@ class PresenceServiceImpl final
 
  private:
   Presence* const presence_;
-  WatchHub* const hub_;
+  EventFanout* const fanout_;
   const size_t max_buffered_events_;
+  const WatchEventEncoder encoder_;
 };
 
 class ChannelGroupServiceImpl final

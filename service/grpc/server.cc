@@ -22,30 +22,35 @@ std::string WithPort(const std::string& address, int port) {
   return absl::StrCat(address.substr(0, colon), ":", port);
 }
 
+// The health names that report readiness.
 constexpr const char* kServiceNames[] = {
     "",
     "presence.v1.PresenceService",
     "presence.v1.ChannelGroupService",
 };
 
+// The health name that reports liveness.
+constexpr char kLivenessName[] = "liveness";
+
 }  // namespace
 
 PresenceServer::PresenceServer(const PresenceServerOptions& options,
-                               Presence* presence, WatchHub* hub)
-    : presence_service_(presence, hub, options.watch_buffer_events),
+                               Presence* presence, EventFanout* fanout)
+    : presence_service_(presence, fanout, options.watch_buffer_events),
       group_service_(presence),
-      hub_(hub) {}
+      fanout_(fanout) {}
 
 PresenceServer::~PresenceServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
-    const PresenceServerOptions& options, Presence* presence, WatchHub* hub) {
+    const PresenceServerOptions& options, Presence* presence,
+    EventFanout* fanout) {
   // Process-wide switches; both must be set before a builder is created.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<PresenceServer> server(
-      new PresenceServer(options, presence, hub));
+      new PresenceServer(options, presence, fanout));
   server->shutdown_grace_ = options.shutdown_grace;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
@@ -79,6 +84,7 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
+  health->SetServingStatus(kLivenessName, true);
   return server;
 }
 
@@ -89,14 +95,15 @@ void PresenceServer::SetServing(bool serving) {
 }
 
 void PresenceServer::Shutdown() {
-  std::lock_guard<std::mutex> lock(shutdown_mu_);
+  MutexLock lock(&shutdown_mu_);
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   // NOT_SERVING first, so load balancers stop sending before calls fail;
   // the health service ignores later updates.
   server_->GetHealthCheckService()->Shutdown();
-  hub_->CloseAll(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "the server is shutting down; watch again"));
+  fanout_->CloseAll(
+      absl::UnavailableError("the server is shutting down; watch again"),
+      presence_service_.encoder());
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(shutdown_grace_));
   server_->Wait();

@@ -3,9 +3,15 @@
 // service (grpc.health.v1) and server reflection, with keepalive and
 // connection-age settings suited to Kubernetes load balancing.
 //
+// Health: "" and the two service names report readiness (SetServing: the
+// store's backend is reachable) and NOT_SERVING once a shutdown starts;
+// "liveness" reports SERVING while the process runs, whatever the store, so
+// a liveness probe does not restart replicas during a Redis outage.
+//
 //   presence::PresenceServerOptions options;
 //   options.listen_address = "127.0.0.1:0";  // Any free port.
-//   auto server = presence::PresenceServer::Start(options, &presence);
+//   auto server =
+//       presence::PresenceServer::Start(options, &presence, &fanout);
 //   if (!server.ok()) ...;
 //   std::cout << (*server)->address();  // "127.0.0.1:41235"
 //   ...
@@ -16,14 +22,14 @@
 #define SERVICE_GRPC_SERVER_H_
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "presence/base/mutex.h"
 #include "presence/presence.h"
-#include "service/fanout/watch_hub.h"
+#include "service/fanout/event_fanout.h"
 #include "service/grpc/presence_service.h"
 
 namespace presence {
@@ -53,10 +59,11 @@ struct PresenceServerOptions {
 
 class PresenceServer {
  public:
-  // Starts serving `presence`, with WatchEvents fed by `hub`; both must
+  // Starts serving `presence`, with WatchEvents fed by `fanout`; both must
   // outlive the server. Fails if the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<PresenceServer>> Start(
-      const PresenceServerOptions& options, Presence* presence, WatchHub* hub);
+      const PresenceServerOptions& options, Presence* presence,
+      EventFanout* fanout);
 
   ~PresenceServer();
   PresenceServer(const PresenceServer&) = delete;
@@ -76,21 +83,21 @@ class PresenceServer {
   // with UNAVAILABLE (so watchers move to another replica at once), stops
   // accepting calls, waits up to options.shutdown_grace for in-flight calls
   // and cancels the rest. Idempotent.
-  void Shutdown();
+  void Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
 
  private:
   PresenceServer(const PresenceServerOptions& options, Presence* presence,
-                 WatchHub* hub);
+                 EventFanout* fanout);
 
   PresenceServiceImpl presence_service_;
   ChannelGroupServiceImpl group_service_;
-  WatchHub* const hub_;
+  EventFanout* const fanout_;
   std::unique_ptr<grpc::Server> server_;
   absl::Duration shutdown_grace_;
   int port_ = 0;
   std::string address_;
-  std::mutex shutdown_mu_;
-  bool shut_down_ = false;  // Guarded by shutdown_mu_.
+  Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 
 }  // namespace presence

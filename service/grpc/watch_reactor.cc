@@ -1,25 +1,28 @@
 #include "service/grpc/watch_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "presence/v1/watch_metadata.h"
 #include "service/grpc/grpc_status.h"
 
 namespace presence {
 
 WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
-                                  WatchHub* hub, size_t max_buffered_events,
+                                  EventFanout* fanout,
+                                  const WatchEventEncoder* encoder,
+                                  size_t max_buffered_events,
                                   const std::vector<std::string>& channels,
                                   const std::vector<std::string>& groups) {
-  auto* reactor = new WatchReactor(hub, max_buffered_events);
-  absl::Status status = hub->Add(reactor, channels, groups);
-  // Not under mu_ while registering: the hub calls Deliver() with its own
-  // lock held, so the order is always hub lock, then mu_.
-  std::lock_guard<std::mutex> lock(reactor->mu_);
+  auto* reactor = new WatchReactor(fanout, max_buffered_events);
+  absl::Status status = fanout->Add(reactor, encoder, channels, groups);
+  // Not under mu_ while registering: the fan-out calls Deliver() with its own
+  // lock held, so the order is always fan-out lock, then mu_.
+  MutexLock lock(&reactor->mu_);
   if (!status.ok()) {
     reactor->FinishLocked(ToGrpcStatus(status));
   } else if (!reactor->finish_.has_value()) {
     // Registered: every event from now on reaches this stream. Events that
     // arrived in between wait in the queue until the metadata is sent.
-    context->AddInitialMetadata(kRegisteredKey, "1");
+    context->AddInitialMetadata(v1::kWatchRegisteredMetadataKey, "1");
     reactor->StartSendInitialMetadata();
     reactor->started_ = true;
     if (!reactor->queue_.empty()) reactor->WriteNextLocked();
@@ -29,16 +32,16 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
 
 WatchReactor* WatchReactor::Fail(const grpc::Status& status) {
   auto* reactor = new WatchReactor(nullptr, 0);
-  std::lock_guard<std::mutex> lock(reactor->mu_);
+  MutexLock lock(&reactor->mu_);
   reactor->FinishLocked(status);
   return reactor;
 }
 
-void WatchReactor::Deliver(const grpc::ByteBuffer& event) {
-  std::lock_guard<std::mutex> lock(mu_);
+void WatchReactor::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
+  MutexLock lock(&mu_);
   if (finish_.has_value()) return;
   if (queue_.size() >= max_buffered_events_) {
-    hub_->CountSlowWatcher();
+    fanout_->CountSlowWatcher();
     // Only the write in flight (if any) stays; nothing more is kept.
     queue_.erase(writing_ ? queue_.begin() + 1 : queue_.begin(), queue_.end());
     FinishLocked(grpc::Status(
@@ -48,13 +51,13 @@ void WatchReactor::Deliver(const grpc::ByteBuffer& event) {
                      "watch again")));
     return;
   }
-  queue_.push_back(event);  // Shares the encoded bytes.
+  queue_.push_back(event);
   if (started_ && !writing_) WriteNextLocked();
 }
 
-void WatchReactor::Close(const grpc::Status& status) {
-  std::lock_guard<std::mutex> lock(mu_);
-  FinishLocked(status);
+void WatchReactor::Close(const absl::Status& status) {
+  MutexLock lock(&mu_);
+  FinishLocked(ToGrpcStatus(status));
 }
 
 void WatchReactor::WriteNextLocked() {
@@ -62,11 +65,11 @@ void WatchReactor::WriteNextLocked() {
   grpc::WriteOptions options;
   // More is queued: let gRPC coalesce this write with the next one.
   if (queue_.size() > 1) options.set_buffer_hint();
-  StartWrite(&queue_.front(), options);
+  StartWrite(&WatchEventEncoder::Bytes(*queue_.front()), options);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   writing_ = false;
   queue_.pop_front();
   if (!ok) {
@@ -82,7 +85,7 @@ void WatchReactor::OnWriteDone(bool ok) {
 }
 
 void WatchReactor::OnCancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   FinishLocked(grpc::Status::CANCELLED);
 }
 
@@ -95,7 +98,7 @@ void WatchReactor::FinishLocked(const grpc::Status& status) {
 }
 
 void WatchReactor::OnDone() {
-  if (hub_ != nullptr) hub_->Remove(this);
+  if (fanout_ != nullptr) fanout_->Remove(this);
   delete this;
 }
 

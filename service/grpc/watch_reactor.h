@@ -1,15 +1,16 @@
-// WatchReactor: one WatchEvents stream. It registers with the WatchHub,
-// sends initial metadata once registered (so a client knows every later
-// event will reach it), and writes the encoded events the hub delivers,
-// one write in flight at a time, from a bounded queue. A watcher whose queue
-// overflows is finished with RESOURCE_EXHAUSTED; the hub is never blocked.
-// Cancellation, deadline and disconnect unregister it and free everything.
+// WatchReactor: one WatchEvents stream, a sink of the EventFanout. It
+// registers with the fan-out, sends initial metadata once registered (so a
+// client knows every later event will reach it), and writes the encoded
+// events it is handed, one write in flight at a time, from a bounded queue.
+// A watcher whose queue overflows is finished with RESOURCE_EXHAUSTED; the
+// fan-out is never blocked. Cancellation, deadline and disconnect unregister
+// it and free everything.
 #ifndef SERVICE_GRPC_WATCH_REACTOR_H_
 #define SERVICE_GRPC_WATCH_REACTOR_H_
 
 #include <cstddef>
 #include <deque>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,51 +18,57 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
-#include "service/fanout/watch_hub.h"
+#include "presence/base/mutex.h"
+#include "service/fanout/event_fanout.h"
+#include "service/grpc/watch_event_encoder.h"
 
 namespace presence {
 
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
-                           public WatchSink {
+                           public EventSink {
  public:
-  // The initial metadata key (value "1") that tells a client the watch is
-  // registered; a stream that fails to register finishes without it.
-  static constexpr char kRegisteredKey[] = "presence-watch-registered";
-
-  // Registers with `hub` (which must outlive the stream) and starts the
-  // stream, or finishes it with the registration's error. Deletes itself
-  // when the stream is done.
+  // Registers with `fanout` (which, like `encoder`, must outlive the stream)
+  // and starts the stream, or finishes it with the registration's error.
+  // Deletes itself when the stream is done.
   static WatchReactor* Start(grpc::CallbackServerContext* context,
-                             WatchHub* hub, size_t max_buffered_events,
+                             EventFanout* fanout,
+                             const WatchEventEncoder* encoder,
+                             size_t max_buffered_events,
                              const std::vector<std::string>& channels,
                              const std::vector<std::string>& groups);
 
   // Finishes a stream that never registered (bad request).
   static WatchReactor* Fail(const grpc::Status& status);
 
-  void Deliver(const grpc::ByteBuffer& event) override;
-  void Close(const grpc::Status& status) override;
+  // EventSink.
+  void Deliver(const std::shared_ptr<const EncodedEvent>& event) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Close(const absl::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
 
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_);
   void OnDone() override;
 
  private:
-  WatchReactor(WatchHub* hub, size_t max_buffered_events)
-      : hub_(hub), max_buffered_events_(max_buffered_events) {}
+  WatchReactor(EventFanout* fanout, size_t max_buffered_events)
+      : fanout_(fanout), max_buffered_events_(max_buffered_events) {}
 
-  // Ends the stream with `status` once no write is in flight. Requires mu_.
-  void FinishLocked(const grpc::Status& status);
-  void WriteNextLocked();
+  // Ends the stream with `status` once no write is in flight.
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  WatchHub* const hub_;  // Null for a stream that never registered.
+  EventFanout* const fanout_;  // Null for a stream that never registered.
   const size_t max_buffered_events_;
-  std::mutex mu_;
-  std::deque<grpc::ByteBuffer> queue_;  // Front is being written; mu_.
-  bool started_ = false;                // Initial metadata was sent; mu_.
-  bool writing_ = false;                // mu_
-  std::optional<grpc::Status> finish_;  // Set once the stream must end; mu_.
-  bool finished_ = false;               // Finish() was called; mu_.
+  Mutex mu_;
+  // Front is being written; each entry shares its bytes with every other
+  // stream of the event.
+  std::deque<std::shared_ptr<const EncodedEvent>> queue_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;  // Initial metadata was sent.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once the stream must end.
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called.
 };
 
 }  // namespace presence

@@ -1,7 +1,9 @@
 #include "service/testing/test_server.h"
 
+#include <cstdlib>
+#include <utility>
+
 #include "gtest/gtest.h"
-#include "presence/store/memory/memory_store.h"
 
 namespace presence {
 
@@ -12,30 +14,23 @@ Limits TestServer::TestLimits() {
 }
 
 TestServer::TestServer(Limits limits, PresenceServerOptions options,
-                       EventOptions pipeline_options) {
-  MemoryStoreOptions store_options;
-  store_options.limits = limits;
-  store_options.events = pipeline_options;
-  store_ = NewMemoryStore(store_options, &clock_);
-  presence_ = std::make_unique<Presence>(store_.get(), limits);
-  store_->AddListener(&hub_);
-  options.listen_address = "127.0.0.1:0";
-  absl::StatusOr<std::unique_ptr<PresenceServer>> server =
-      PresenceServer::Start(options, presence_.get(), &hub_);
-  if (!server.ok()) {
-    ADD_FAILURE() << server.status();
+                       EventOptions event_options) {
+  PresenceAppOptions app_options;
+  app_options.limits = limits;
+  app_options.events = event_options;
+  app_options.grpc = std::move(options);
+  app_options.grpc.listen_address = "127.0.0.1:0";
+  app_options.expiry_interval = absl::ZeroDuration();
+  app_options.clock = &clock_;
+  absl::StatusOr<std::unique_ptr<PresenceApp>> app =
+      PresenceApp::Start(std::move(app_options));
+  if (!app.ok()) {
+    ADD_FAILURE() << app.status();
     std::abort();
   }
-  server_ = *std::move(server);
+  app_ = *std::move(app);
 }
 
-TestServer::~TestServer() {
-  server_->Shutdown();
-  store_->RemoveListener(&hub_);
-}
-
-void TestServer::ExpireSessions() {
-  ASSERT_TRUE(store_->ExpireSessions().ok());
-}
+void TestServer::ExpireSessions() { ASSERT_TRUE(app_->ExpireSessions().ok()); }
 
 }  // namespace presence

@@ -1,5 +1,7 @@
-// TestServer: the real presence server, in-process on a free port, over a
-// memory store whose clock the test controls.
+// TestServer: the real presence service (PresenceApp, the object
+// presence_server runs) in-process on a free port, over a memory store whose
+// clock the test controls. Background expiry sweeps are off: the test moves
+// the clock and calls ExpireSessions().
 //
 //   TestServer server;
 //   auto channel = grpc::CreateChannel(server.address(),
@@ -15,9 +17,9 @@
 #include "presence/clock.h"
 #include "presence/event.h"
 #include "presence/limits.h"
-#include "presence/presence.h"
 #include "presence/store.h"
-#include "service/fanout/watch_hub.h"
+#include "service/app/presence_app.h"
+#include "service/fanout/event_fanout.h"
 #include "service/grpc/server.h"
 
 namespace presence {
@@ -27,16 +29,16 @@ class TestServer {
   // Limits default to the server's, with a 1 s minimum timeout.
   explicit TestServer(Limits limits = TestLimits(),
                       PresenceServerOptions options = PresenceServerOptions(),
-                      EventOptions pipeline_options = EventOptions());
-  ~TestServer();
+                      EventOptions event_options = EventOptions());
 
   static Limits TestLimits();
 
-  const std::string& address() const { return server_->address(); }
+  const std::string& address() const { return app_->grpc_address(); }
   SimulatedClock& clock() { return clock_; }
-  PresenceStore& store() { return *store_; }
-  PresenceServer& server() { return *server_; }
-  WatchHub& hub() { return hub_; }
+  PresenceStore& store() { return app_->store(); }
+  PresenceServer& server() { return app_->grpc_server(); }
+  EventFanout& fanout() { return app_->fanout(); }
+  PresenceApp& app() { return *app_; }
 
   // Expires what is due at the clock's current time, and emits the interval
   // events due (PresenceStore::ExpireSessions).
@@ -44,10 +46,7 @@ class TestServer {
 
  private:
   SimulatedClock clock_{absl::FromUnixSeconds(1'800'000'000)};
-  std::unique_ptr<PresenceStore> store_;
-  std::unique_ptr<Presence> presence_;
-  WatchHub hub_;
-  std::unique_ptr<PresenceServer> server_;
+  std::unique_ptr<PresenceApp> app_;
 };
 
 }  // namespace presence

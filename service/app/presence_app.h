@@ -1,0 +1,142 @@
+// PresenceApp: the presence service assembled from one options struct — the
+// composition root. It builds the store, the Presence facade, the event
+// fan-out, webhooks, the expiry sweeps, metrics, health and the gRPC server,
+// and shuts them down in order. presence_server's main() only turns flags
+// into PresenceAppOptions; integration tests start the same object, so they
+// exercise the wiring that ships.
+//
+//   PresenceAppOptions options;
+//   options.grpc.listen_address = "127.0.0.1:0";
+//   absl::StatusOr<std::unique_ptr<PresenceApp>> app =
+//       PresenceApp::Start(std::move(options));
+//   if (!app.ok()) return app.status();  // Names the option that is wrong.
+//   std::cout << (*app)->grpc_address();
+//   ...
+//   (*app)->Shutdown();  // Drains within options.grpc.shutdown_grace.
+//
+// Thread-safe.
+#ifndef SERVICE_APP_PRESENCE_APP_H_
+#define SERVICE_APP_PRESENCE_APP_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "presence/base/mutex.h"
+#include "presence/base/ticker.h"
+#include "presence/clock.h"
+#include "presence/event.h"
+#include "presence/limits.h"
+#include "presence/presence.h"
+#include "presence/store.h"
+#include "presence/store/memory/memory_store.h"
+#include "presence/store/redis/redis_store.h"
+#include "service/fanout/event_fanout.h"
+#include "service/grpc/server.h"
+#include "service/metrics/metrics.h"
+#include "service/webhooks/webhook_dispatcher.h"
+
+namespace presence {
+
+struct PresenceAppOptions {
+  enum class Store { kMemory, kRedis };
+
+  // Where presence lives (--store).
+  Store store = Store::kMemory;
+  // Request limits (--max_*, --*_timeout_seconds); also the stores' limits.
+  Limits limits;
+  // Interval mode (--announce_max, --presence_interval, ...); also the
+  // stores' event options.
+  EventOptions events;
+  // Store settings; their `limits` and `events` are replaced by the two
+  // above.
+  MemoryStoreOptions memory;
+  RedisStoreOptions redis;
+  // The gRPC server (--listen_address, keepalive, --shutdown_grace, ...).
+  PresenceServerOptions grpc;
+  // Webhooks (--webhook_*); off when `webhooks.urls` is empty.
+  WebhookOptions webhooks;
+  // host:port of the Prometheus endpoint (--metrics_address); empty is off.
+  std::string metrics_address;
+  // How often timed-out sessions are swept (--expiry_interval). Zero turns
+  // the background sweeps off; callers then call ExpireSessions() (tests
+  // with a simulated clock do).
+  absl::Duration expiry_interval = absl::Milliseconds(10);
+  // How often readiness health is aligned with the store's health.
+  absl::Duration readiness_interval = absl::Milliseconds(250);
+  // The source of time of the stores (tests pass a SimulatedClock). Must
+  // outlive the app.
+  Clock* clock = Clock::Real();
+};
+
+// Returns OK, or INVALID_ARGUMENT naming the presence_server flag whose
+// value is wrong and the rule it breaks.
+absl::Status ValidatePresenceAppOptions(const PresenceAppOptions& options);
+
+class PresenceApp {
+ public:
+  // Validates `options`, assembles the service and starts serving. Fails
+  // with INVALID_ARGUMENT for bad options, or UNAVAILABLE when an address
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<PresenceApp>> Start(
+      PresenceAppOptions options);
+
+  // Calls Shutdown().
+  ~PresenceApp();
+  PresenceApp(const PresenceApp&) = delete;
+  PresenceApp& operator=(const PresenceApp&) = delete;
+
+  // Drains and stops, in order: readiness goes NOT_SERVING and gRPC watches
+  // end with UNAVAILABLE, in-flight calls get options.grpc.shutdown_grace,
+  // the sweeps stop, and queued webhooks get what is left of that time.
+  // Idempotent; concurrent calls return when the first one is done.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
+
+  // The gRPC listen address with the bound port, e.g. "127.0.0.1:41235".
+  const std::string& grpc_address() const { return grpc_server_->address(); }
+  // The bound metrics port, or 0 when metrics are off.
+  int metrics_port() const;
+
+  // Sweeps timed-out sessions now (what the background sweeps do).
+  absl::Status ExpireSessions() { return store_->ExpireSessions(); }
+
+  PresenceStore& store() { return *store_; }
+  Presence& presence() { return *presence_; }
+  EventFanout& fanout() { return fanout_; }
+  PresenceServer& grpc_server() { return *grpc_server_; }
+  const PresenceAppOptions& options() const { return options_; }
+
+ private:
+  explicit PresenceApp(PresenceAppOptions options);
+
+  absl::Status Init();
+  void RegisterMetrics();
+  // Aligns readiness health with the store's health; logs changes.
+  void CheckReadiness();
+
+  const PresenceAppOptions options_;
+  // Declared in construction order; destroyed in reverse.
+  std::unique_ptr<WebhookDispatcher> webhooks_;
+  std::unique_ptr<PresenceStore> store_;
+  std::unique_ptr<Presence> presence_;
+  EventFanout fanout_;
+  EventCounter event_counter_;
+  std::optional<Ticker> expirer_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsHttpServer> metrics_server_;
+  std::unique_ptr<PresenceServer> grpc_server_;
+  bool serving_ = true;  // Read and written by the readiness ticker only.
+  std::optional<Ticker> readiness_;
+  // Which listeners are registered with the store, for Shutdown.
+  bool listening_ = false;
+
+  Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace presence
+
+#endif  // SERVICE_APP_PRESENCE_APP_H_
