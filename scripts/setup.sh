@@ -57,6 +57,7 @@ $with_tools || exit 0
 tools="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}"
 npm_sets=(
   "buf:scripts/tools"
+  "node-client:client/node"
 )
 for entry in "${npm_sets[@]}"; do
   name=${entry%%:*}

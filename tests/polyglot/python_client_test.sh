@@ -5,6 +5,7 @@
 #
 #   tests/polyglot/python_client_test.sh PATH_TO_PRESENCE_SERVER
 set -euo pipefail
+# shellcheck source=server_lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/server_lib.sh"
 python=/usr/bin/python3  # Debian's, which has grpcio (python3-grpcio).
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # ROOT, SCRATCH and TOOLS are for the tests.
 # Shared by the polyglot tests (sourced, not run): a scratch folder, and the
 # presence_server binary on a free port, stopped with SIGTERM on exit.
 #
@@ -8,7 +9,11 @@
 # Bazel), SCRATCH (removed on exit unless Bazel owns it) and TOOLS (what
 # scripts/setup.sh --with-tools installs).
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [[ -n "${TEST_SRCDIR:-}" ]]; then
+  ROOT="$TEST_SRCDIR/$TEST_WORKSPACE"
+else
+  ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+fi
 TOOLS="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}"
 if [[ -n "${TEST_TMPDIR:-}" ]]; then
   SCRATCH="$TEST_TMPDIR"

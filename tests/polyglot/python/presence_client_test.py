@@ -48,14 +48,14 @@ class PresenceClientTest(unittest.TestCase):
         self.assertIn(text, raised.exception.details())
 
     def test_heartbeat_answers_timeout_and_interval(self):
-        reply = self.heartbeat("alice", ["py-hb"], timeout_seconds=60, session_id="tab-1")
+        reply = self.heartbeat("py-alice", ["py-hb"], timeout_seconds=60, session_id="tab-1")
         self.assertEqual((reply.timeout_seconds, reply.heartbeat_interval_seconds), (60, 29))
-        reply = self.heartbeat("alice", ["py-hb"])  # 0: the server default.
+        reply = self.heartbeat("py-alice", ["py-hb"])  # 0: the server default.
         self.assertEqual((reply.timeout_seconds, reply.heartbeat_interval_seconds), (300, 149))
 
     def test_here_now_lists_occupants_and_state(self):
-        self.heartbeat("bob", ["py-here"])
-        self.heartbeat("alice", ["py-here"], states={"py-here": struct({"mood": "happy"})})
+        self.heartbeat("py-bob", ["py-here"])
+        self.heartbeat("py-alice", ["py-here"], states={"py-here": struct({"mood": "happy"})})
         reply = self.presence.HereNow(
             pb.HereNowRequest(channels=["py-here", "py-empty"], include_state=True),
             timeout=DEADLINE)
@@ -63,7 +63,7 @@ class PresenceClientTest(unittest.TestCase):
         empty, here = reply.channels  # Ordered by name.
         self.assertEqual((empty.name, empty.occupancy, len(empty.occupants)), ("py-empty", 0, 0))
         self.assertEqual((here.name, here.occupancy), ("py-here", 2))
-        self.assertEqual([user.user_id for user in here.occupants], ["alice", "bob"])
+        self.assertEqual([user.user_id for user in here.occupants], ["py-alice", "py-bob"])
         self.assertEqual(json_format.MessageToDict(here.occupants[0].state), {"mood": "happy"})
         self.assertFalse(here.occupants[1].HasField("state"))
 
@@ -73,20 +73,20 @@ class PresenceClientTest(unittest.TestCase):
         self.assertEqual(len(counts_only.channels[0].occupants), 0)
 
     def test_where_now_is_sorted(self):
-        self.heartbeat("carol", ["py-where-b", "py-where-a"])
-        reply = self.presence.WhereNow(pb.WhereNowRequest(user_id="carol"), timeout=DEADLINE)
+        self.heartbeat("py-carol", ["py-where-b", "py-where-a"])
+        reply = self.presence.WhereNow(pb.WhereNowRequest(user_id="py-carol"), timeout=DEADLINE)
         self.assertEqual(list(reply.channels), ["py-where-a", "py-where-b"])
 
     def test_set_and_get_state_round_trip(self):
         state = {"mood": "busy", "level": 3, "away": False, "tags": ["a", "b"],
                  "device": {"os": "linux"}}
-        self.heartbeat("dave", ["py-state"])
+        self.heartbeat("py-dave", ["py-state"])
         set_reply = self.presence.SetState(
-            pb.SetStateRequest(user_id="dave", channels=["py-state"], state=struct(state)),
+            pb.SetStateRequest(user_id="py-dave", channels=["py-state"], state=struct(state)),
             timeout=DEADLINE)
         self.assertEqual(list(set_reply.channels), ["py-state"])
         get_reply = self.presence.GetState(
-            pb.GetStateRequest(user_id="dave", channels=["py-state"]), timeout=DEADLINE)
+            pb.GetStateRequest(user_id="py-dave", channels=["py-state"]), timeout=DEADLINE)
         self.assertEqual(len(get_reply.states), 1)
         self.assertEqual(get_reply.states[0].channel_name, "py-state")
         self.assertEqual(json_format.MessageToDict(get_reply.states[0].state), state)
@@ -94,14 +94,17 @@ class PresenceClientTest(unittest.TestCase):
     def test_set_state_where_absent_fails_precondition(self):
         self.assert_status(
             grpc.StatusCode.FAILED_PRECONDITION, "py-absent", self.presence.SetState,
-            pb.SetStateRequest(user_id="erin", channels=["py-absent"], state=struct({"a": 1})))
+            pb.SetStateRequest(user_id="py-erin", channels=["py-absent"], state=struct({"a": 1})))
 
     def test_leave_returns_channels_left_after_last_session(self):
-        self.heartbeat("frank", ["py-leave"], session_id="phone")
-        self.heartbeat("frank", ["py-leave"], session_id="laptop")
-        leave = lambda session: self.presence.Leave(
-            pb.LeaveRequest(user_id="frank", channels=["py-leave"], session_id=session),
-            timeout=DEADLINE)
+        self.heartbeat("py-frank", ["py-leave"], session_id="phone")
+        self.heartbeat("py-frank", ["py-leave"], session_id="laptop")
+
+        def leave(session):
+            return self.presence.Leave(
+                pb.LeaveRequest(user_id="py-frank", channels=["py-leave"], session_id=session),
+                timeout=DEADLINE)
+
         self.assertEqual(list(leave("phone").channels), [])  # The laptop is still there.
         self.assertEqual(list(leave("laptop").channels), ["py-leave"])
 
@@ -109,8 +112,11 @@ class PresenceClientTest(unittest.TestCase):
         self.groups.AddChannels(
             groups_pb2.AddChannelsRequest(group="py-group", channels=["py-g2", "py-g1"]),
             timeout=DEADLINE)
-        list_channels = lambda: list(self.groups.ListChannels(
-            groups_pb2.ListChannelsRequest(group="py-group"), timeout=DEADLINE).channels)
+
+        def list_channels():
+            return list(self.groups.ListChannels(
+                groups_pb2.ListChannelsRequest(group="py-group"), timeout=DEADLINE).channels)
+
         self.assertEqual(list_channels(), ["py-g1", "py-g2"])
         groups = self.groups.ListGroups(groups_pb2.ListGroupsRequest(), timeout=DEADLINE)
         self.assertIn("py-group", groups.groups)
@@ -136,7 +142,7 @@ class PresenceClientTest(unittest.TestCase):
         self.assertIn(("presence-watch-registered", "1"), events.initial_metadata())
         with grpc.insecure_channel(os.environ["PRESENCE_ADDRESS"]) as other:
             pb_grpc.PresenceServiceStub(other).Heartbeat(
-                pb.HeartbeatRequest(user_id="gina", channels=["py-watch"],
+                pb.HeartbeatRequest(user_id="py-gina", channels=["py-watch"],
                                     states={"py-watch": struct({"mood": "happy"})}),
                 timeout=DEADLINE)
         active, join = next(events), next(events)
@@ -144,7 +150,7 @@ class PresenceClientTest(unittest.TestCase):
         self.assertEqual((active.channel, active.action, active.occupancy),
                          ("py-watch", Action.ACTION_ACTIVE, 1))
         self.assertEqual((join.channel, join.action, join.user_id, join.occupancy),
-                         ("py-watch", Action.ACTION_JOIN, "gina", 1))
+                         ("py-watch", Action.ACTION_JOIN, "py-gina", 1))
         self.assertEqual(json_format.MessageToDict(join.state), {"mood": "happy"})
         self.assertGreater(join.time.seconds, 0)
         self.assertEqual(join.sequence, active.sequence + 1)
