@@ -1,23 +1,23 @@
 #include "service/webhooks/webhook_dispatcher.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
-#include <chrono>
-#include <deque>
+#include <cstdlib>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "service/logging/logging.h"
-#include "service/webhooks/webhook_signature.h"
+#include "service/webhooks/log_throttle.h"
+#include "service/webhooks/webhook_attempt_outcome.h"
+#include "service/webhooks/webhook_counters.h"
+#include "service/webhooks/webhook_queue.h"
+#include "service/webhooks/webhook_retry_policy.h"
+#include "service/webhooks/webhook_transport.h"
 
 namespace presence {
 namespace {
@@ -29,6 +29,9 @@ using SteadyTime = SteadyClock::time_point;
 
 // At most one log line per URL and kind (drops, failures) per this interval.
 constexpr SteadyClock::duration kLogInterval = std::chrono::seconds(10);
+// The LogThrottle keys of those kinds.
+constexpr absl::string_view kQueueFullLog = "queue full";
+constexpr absl::string_view kBatchFailedLog = "batch failed";
 
 // The delivery thread wakes at least this often even with nothing to do, so
 // that a missed wakeup could only ever delay a batch, never strand it.
@@ -73,49 +76,21 @@ std::string RedactUrl(absl::string_view url) {
   return absl::StrCat(url.substr(0, authority_begin), authority, path);
 }
 
-absl::Status ValidateUrl(absl::string_view url, size_t index) {
-  const auto error = [&](absl::string_view rule) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "webhook urls[", index, "]: \"", RedactUrl(url), "\" ", rule));
-  };
-  if (!absl::StartsWithIgnoreCase(url, "http://") &&
-      !absl::StartsWithIgnoreCase(url, "https://")) {
-    return error("must start with http:// or https://");
-  }
-  for (char c : url) {
-    if (absl::ascii_isspace(static_cast<unsigned char>(c)) ||
-        absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
-      return error("contains whitespace or a control character");
-    }
-  }
-  CURLU* parsed = curl_url();
-  if (parsed == nullptr) return absl::ResourceExhaustedError("curl_url()");
-  const CURLUcode code =
-      curl_url_set(parsed, CURLUPART_URL, std::string(url).c_str(), 0);
-  char* host = nullptr;
-  const bool has_host =
-      code == CURLUE_OK &&
-      curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-      host != nullptr && host[0] != '\0';
-  curl_free(host);
-  curl_url_cleanup(parsed);
-  if (code != CURLUE_OK) {
-    return error(
-        absl::StrCat("is not a valid URL (", curl_url_strerror(code), ")"));
-  }
-  if (!has_host) return error("has no host");
-  return absl::OkStatus();
-}
+}  // namespace
 
-absl::Status ValidateOptions(const WebhookOptions& options) {
+absl::Status ValidateWebhookOptions(const WebhookOptions& options) {
   if (options.urls.empty()) {
     return absl::InvalidArgumentError(
         "webhook urls: empty; at least one URL is required");
   }
   for (size_t i = 0; i < options.urls.size(); ++i) {
-    if (absl::Status status = ValidateUrl(options.urls[i], i); !status.ok()) {
-      return status;
+    const absl::Status status = CheckWebhookUrl(options.urls[i]);
+    if (absl::IsInvalidArgument(status)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("webhook urls[", i, "]: \"", RedactUrl(options.urls[i]),
+                       "\" ", status.message()));
     }
+    if (!status.ok()) return status;
     for (size_t j = 0; j < i; ++j) {
       if (options.urls[j] == options.urls[i]) {
         return absl::InvalidArgumentError(
@@ -167,122 +142,26 @@ absl::Status ValidateOptions(const WebhookOptions& options) {
   return absl::OkStatus();
 }
 
-size_t DiscardBody(char* /*data*/, size_t size, size_t count, void* /*arg*/) {
-  return size * count;
-}
-
-// Transport errors that no retry can fix.
-bool IsPermanent(CURLcode code) {
-  return code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT ||
-         code == CURLE_NOT_BUILT_IN;
-}
-
-// Returns whether a rate-limited line may be logged at `now`, and if so
-// records it in `last` (SteadyTime::min() when never).
-bool DueForLog(SteadyTime now, SteadyTime& last) {
-  if (last != SteadyTime::min() && now - last < kLogInterval) return false;
-  last = now;
-  return true;
-}
-
-// A JSON event as queued for every URL: encoded once, shared.
-struct QueuedEvent {
-  std::shared_ptr<const std::string> json;
-  SteadyTime enqueued;
-};
-
-}  // namespace
-
-std::string EncodeEventJson(const PresenceEvent& event) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  const auto string = [&](absl::string_view s) {
-    writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  };
-  const auto string_array = [&](const char* key,
-                                const std::vector<std::string>& values) {
-    if (values.empty()) return;
-    writer.Key(key);
-    writer.StartArray();
-    for (const std::string& value : values) string(value);
-    writer.EndArray();
-  };
-  writer.StartObject();
-  writer.Key("channel");
-  string(event.channel);
-  writer.Key("action");
-  string(EventTypeName(event.type));
-  if (!event.user_id.empty()) {
-    writer.Key("user_id");
-    string(event.user_id);
-  }
-  writer.Key("occupancy");
-  writer.Uint(event.occupancy);
-  writer.Key("timestamp");
-  string(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", event.time,
-                          absl::UTCTimeZone()));
-  writer.Key("timestamp_ms");
-  writer.Int64(absl::ToUnixMillis(event.time));
-  writer.Key("sequence");
-  string(absl::StrCat(event.sequence));
-  if (!event.state.empty()) {
-    writer.Key("state");
-    writer.RawValue(event.state.data(), event.state.size(),
-                    rapidjson::kObjectType);
-  }
-  if (event.type == EventType::kInterval) {
-    string_array("join", event.joined);
-    string_array("leave", event.left);
-    string_array("timeout", event.timed_out);
-    if (event.here_now_refresh) {
-      writer.Key("here_now_refresh");
-      writer.Bool(true);
-    }
-  }
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-// One URL: its queue (shared with OnEvent), the batch being delivered and
-// its counters. Everything not guarded by `mu` belongs to the delivery
-// thread.
+// One URL. The queue (filled by OnEvent) and the counters (read by stats())
+// are thread-safe; everything else belongs to the delivery thread, which
+// calls the methods.
 struct WebhookDispatcher::Target {
-  Target(const WebhookOptions& options, const Clock* clock, CURLM* multi,
-         std::string url)
-      : options(options),
-        clock(clock),
-        multi(multi),
-        url(std::move(url)),
-        log_name(RedactUrl(this->url)) {}
-
-  ~Target() {
-    if (easy != nullptr) curl_easy_cleanup(easy);
-    curl_slist_free_all(headers);
-  }
-
-  // Configures the easy handle that every request to this URL reuses (which
-  // also reuses its connection). Returns false if curl is out of memory.
-  bool Init() {
-    easy = curl_easy_init();
-    if (easy == nullptr) return false;
-    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(absl::ToInt64Milliseconds(std::max(
-                         options.request_timeout, absl::Milliseconds(1)))));
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "presence-webhook/1");
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &DiscardBody);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
-    return true;
-  }
+  Target(const WebhookOptions& options,
+         std::unique_ptr<WebhookEndpoint> url_endpoint)
+      : max_batch_events(options.max_batch_events),
+        max_batch_delay(ToSteady(options.max_batch_delay)),
+        max_queue_events(options.max_queue_events),
+        retry_policy(options.initial_backoff, options.max_backoff,
+                     options.max_attempts),
+        log_name(RedactUrl(url_endpoint->url())),
+        queue(options.max_queue_events),
+        endpoint(std::move(url_endpoint)) {}
 
   // Starts a request if one is due: the pending retry once its backoff has
   // passed, else a new batch once it is full or old enough (at once when
   // stopping). A retry that could only start after `deadline` is given up.
   void StartIfDue(SteadyTime now, bool stopping, SteadyTime deadline) {
-    if (in_flight) return;
+    if (endpoint->in_flight()) return;
     if (!body.empty()) {
       if (stopping && retry_at > deadline) {
         GiveUp(now, "not retried before the shutdown deadline");
@@ -293,130 +172,68 @@ struct WebhookDispatcher::Target {
         return;
       }
     }
-    std::vector<std::shared_ptr<const std::string>> batch;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (queue.empty()) return;
-      const bool due =
-          stopping || queue.size() >= options.max_batch_events ||
-          now >= queue.front().enqueued + ToSteady(options.max_batch_delay);
-      if (!due) return;
-      const size_t n = std::min(queue.size(), options.max_batch_events);
-      batch.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue.front().json));
-        queue.pop_front();
-      }
-    }
-    size_t size = sizeof(R"({"events":[]})") + batch.size();
-    for (const auto& json : batch) size += json->size();
-    body.reserve(size);
-    body = R"({"events":[)";
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (i > 0) body += ',';
-      body += *batch[i];
-    }
-    body += "]}";
+    // Only this thread pops, and a full queue (the only one that drops)
+    // holds a full batch, so a batch found due stays due until popped.
+    const WebhookQueue::Head head = queue.Peek();
+    if (head.size == 0) return;
+    const bool due = stopping || head.size >= max_batch_events ||
+                     now >= head.oldest + max_batch_delay;
+    if (!due) return;
+    const std::vector<WebhookQueue::Json> batch =
+        queue.PopOldest(max_batch_events);
+    EncodeWebhookBody(batch, &body);
     batch_events = batch.size();
     attempts = 0;
     Send();
   }
 
   void Send() {
-    curl_slist_free_all(headers);
-    headers = nullptr;
-    const int64_t unix_seconds = absl::ToUnixSeconds(clock->Now());
-    for (const std::string& header :
-         {std::string("Content-Type: application/json"),
-          absl::StrCat(kWebhookSignatureHeader, ": ",
-                       SignWebhook(options.secret, unix_seconds, body)),
-          // No "Expect: 100-continue" round trip for large batches.
-          std::string("Expect:")}) {
-      headers = curl_slist_append(headers, header.c_str());
-    }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(body.size()));
-    error[0] = '\0';
     ++attempts;
-    if (attempts > 1) retries.fetch_add(1, std::memory_order_relaxed);
-    if (headers == nullptr || curl_multi_add_handle(multi, easy) != CURLM_OK) {
-      // Out of memory: treat like a failed attempt, so it backs off.
-      in_flight = true;
-      Finish(CURLE_OUT_OF_MEMORY, SteadyClock::now());
-      return;
+    if (attempts > 1) counters.AddRetry();
+    if (std::optional<AttemptOutcome> failed = endpoint->Start(body)) {
+      Finish(*failed, SteadyClock::now());
     }
-    in_flight = true;
   }
 
-  // Handles the end of the request in flight (already removed from the
-  // multi handle).
-  void Finish(CURLcode result, SteadyTime now) {
-    in_flight = false;
-    long status = 0;
-    if (result == CURLE_OK) {
-      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-      if (status >= 200 && status < 300) {
-        delivered.fetch_add(batch_events, std::memory_order_relaxed);
-        batches.fetch_add(1, std::memory_order_relaxed);
+  // Handles how the current attempt ended: done, retry later or give up.
+  void Finish(const AttemptOutcome& outcome, SteadyTime now) {
+    const WebhookRetryPolicy::Decision decision =
+        retry_policy.Decide(outcome, attempts, rng);
+    switch (decision.action) {
+      case WebhookRetryPolicy::Decision::Action::kDelivered:
+        counters.AddDelivered(batch_events);
         ClearBatch();
         return;
-      }
+      case WebhookRetryPolicy::Decision::Action::kReject:
+        GiveUp(now, absl::StrCat("rejected (", outcome.description,
+                                 "; not retried)"));
+        return;
+      case WebhookRetryPolicy::Decision::Action::kExhausted:
+        GiveUp(now,
+               absl::StrCat("not delivered after ", attempts,
+                            " attempts (last: ", outcome.description, ")"));
+        return;
+      case WebhookRetryPolicy::Decision::Action::kRetry:
+        retry_at = now + ToSteady(decision.backoff);
+        return;
     }
-    const std::string outcome =
-        result != CURLE_OK
-            ? absl::StrCat(curl_easy_strerror(result),
-                           error[0] != '\0' ? absl::StrCat(": ", error) : "")
-            : absl::StrCat("HTTP ", status);
-    const bool retryable = result != CURLE_OK ? !IsPermanent(result)
-                                              : status >= 500 || status == 429;
-    if (!retryable) {
-      GiveUp(now, absl::StrCat("rejected (", outcome, "; not retried)"));
-      return;
-    }
-    if (attempts >= options.max_attempts) {
-      GiveUp(now, absl::StrCat("not delivered after ", attempts,
-                               " attempts (last: ", outcome, ")"));
-      return;
-    }
-    retry_at = now + Backoff(status);
-  }
-
-  // Returns the wait before the next attempt: full jitter over an
-  // exponentially growing cap, but not less than the receiver's Retry-After.
-  SteadyClock::duration Backoff(long status) {
-    absl::Duration cap = options.initial_backoff;
-    for (int i = 1; i < attempts && cap < options.max_backoff; ++i) cap *= 2;
-    cap = std::min(cap, options.max_backoff);
-    absl::Duration wait = absl::Nanoseconds(absl::Uniform<int64_t>(
-        absl::IntervalClosed, rng, 0, absl::ToInt64Nanoseconds(cap)));
-    curl_off_t retry_after = 0;
-    if ((status == 429 || status == 503) &&
-        curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) ==
-            CURLE_OK &&
-        retry_after > 0) {
-      wait = std::max(
-          wait, std::min(absl::Seconds(retry_after), options.max_backoff));
-    }
-    return ToSteady(wait);
   }
 
   void GiveUp(SteadyTime now, absl::string_view why) {
-    failed.fetch_add(batch_events, std::memory_order_relaxed);
+    counters.AddFailed(batch_events);
     const size_t events = batch_events;
     ClearBatch();
-    if (!DueForLog(now, last_failure_log)) {
-      ++unlogged_failures;
+    if (!log_throttle.Allow(kBatchFailedLog, now)) {
+      log_throttle.HoldBack(kBatchFailedLog);
       return;
     }
+    const uint64_t unlogged = log_throttle.TakeHeldBack(kBatchFailedLog);
     LogError(absl::StrCat(
         "webhook ", log_name, ": a batch of ", events, " events was ", why,
-        unlogged_failures > 0
-            ? absl::StrCat("; ", unlogged_failures,
+        unlogged > 0
+            ? absl::StrCat("; ", unlogged,
                            " more batches failed since the previous line")
             : ""));
-    unlogged_failures = 0;
   }
 
   void ClearBatch() {
@@ -429,79 +246,60 @@ struct WebhookDispatcher::Target {
 
   // Logs the drops since the previous line, at most once per kLogInterval.
   void LogDrops(SteadyTime now) {
-    uint64_t drops = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (unlogged_drops == 0 || !DueForLog(now, last_drop_log)) return;
-      drops = unlogged_drops;
-      unlogged_drops = 0;
+    if (queue.untaken_drops() == 0 || !log_throttle.Allow(kQueueFullLog, now)) {
+      return;
     }
+    LogQueueFull(queue.TakeDrops());
+  }
+
+  void LogQueueFull(uint64_t drops) {
     LogWarning(absl::StrCat("webhook ", log_name, ": queue full (",
-                            options.max_queue_events, " events); dropped ",
-                            drops, " oldest events since the previous line"));
+                            max_queue_events, " events); dropped ", drops,
+                            " oldest events since the previous line"));
   }
 
   // Returns when StartIfDue or LogDrops next has something to do, assuming
   // no new event arrives (a new event that matters wakes the thread).
   SteadyTime NextWake(SteadyTime now, bool stopping) {
     SteadyTime wake = SteadyTime::max();
-    std::lock_guard<std::mutex> lock(mu);
-    if (!in_flight) {
+    if (!endpoint->in_flight()) {
       if (!body.empty()) {
         wake = retry_at;
-      } else if (!queue.empty()) {
-        wake = stopping || queue.size() >= options.max_batch_events
+      } else if (const WebhookQueue::Head head = queue.Peek(); head.size > 0) {
+        wake = stopping || head.size >= max_batch_events
                    ? now
-                   : queue.front().enqueued + ToSteady(options.max_batch_delay);
+                   : head.oldest + max_batch_delay;
       }
     }
-    if (unlogged_drops > 0) {
-      wake = std::min(wake, last_drop_log == SteadyTime::min()
-                                ? now
-                                : last_drop_log + kLogInterval);
+    if (queue.untaken_drops() > 0) {
+      wake = std::min(wake,
+                      std::max(now, log_throttle.NextAllowed(kQueueFullLog)));
     }
     return wake;
   }
 
-  bool Idle() {
-    if (in_flight || !body.empty()) return false;
-    std::lock_guard<std::mutex> lock(mu);
-    return queue.empty();
+  bool Idle() const {
+    return !endpoint->in_flight() && body.empty() && queue.size() == 0;
   }
 
   // At the end of delivery: fails the batch in flight or waiting for a
   // retry, drops what is queued, closes the queue and logs what the
   // rate limits held back.
   void Abandon() {
-    if (in_flight) {
-      curl_multi_remove_handle(multi, easy);
-      in_flight = false;
-    }
+    endpoint->Abort();
     const uint64_t not_sent = batch_events;
-    failed.fetch_add(batch_events, std::memory_order_relaxed);
+    counters.AddFailed(batch_events);
     ClearBatch();
-    uint64_t not_queued = 0;
-    uint64_t overflowed = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      closed = true;
-      not_queued = queue.size();
-      queue.clear();
-      queue.shrink_to_fit();
-      dropped.fetch_add(not_queued, std::memory_order_relaxed);
-      overflowed = unlogged_drops;
-      unlogged_drops = 0;
+    const uint64_t not_queued = queue.Close();
+    counters.AddDropped(not_queued);
+    // Nothing is pushed after Close(), so these are the last drops.
+    if (const uint64_t overflowed = queue.TakeDrops(); overflowed > 0) {
+      LogQueueFull(overflowed);
     }
-    if (overflowed > 0) {
-      LogWarning(absl::StrCat("webhook ", log_name, ": queue full (",
-                              options.max_queue_events, " events); dropped ",
-                              overflowed,
-                              " oldest events since the previous line"));
-    }
-    if (unlogged_failures > 0) {
-      LogError(absl::StrCat("webhook ", log_name, ": ", unlogged_failures,
+    if (const uint64_t unlogged = log_throttle.TakeHeldBack(kBatchFailedLog);
+        unlogged > 0) {
+      LogError(absl::StrCat("webhook ", log_name, ": ", unlogged,
                             " more batches failed since the previous line"));
-      unlogged_failures = 0;
     }
     if (not_sent + not_queued > 0) {
       LogError(absl::StrCat("webhook ", log_name,
@@ -511,77 +309,65 @@ struct WebhookDispatcher::Target {
     }
   }
 
-  const WebhookOptions& options;
-  const Clock* const clock;
-  CURLM* const multi;
-  const std::string url;
-  const std::string log_name;  // `url` without credentials or query.
+  const size_t max_batch_events;
+  const SteadyClock::duration max_batch_delay;
+  const size_t max_queue_events;
+  const WebhookRetryPolicy retry_policy;
+  const std::string log_name;  // The URL without credentials or query.
 
-  std::mutex mu;
-  std::deque<QueuedEvent> queue;  // Guarded by mu.
-  uint64_t unlogged_drops = 0;    // Guarded by mu.
-  bool closed = false;            // Guarded by mu. No more events.
+  // Shared with OnEvent() and stats(); thread-safe.
+  WebhookQueue queue;
+  WebhookCounters counters;
 
-  CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
-  char error[CURL_ERROR_SIZE] = {};
+  // The delivery thread's.
+  const std::unique_ptr<WebhookEndpoint> endpoint;
+  LogThrottle log_throttle{kLogInterval};
   std::string body;  // The batch being delivered; empty when none.
   size_t batch_events = 0;
-  int attempts = 0;  // Of the current batch, so far.
-  bool in_flight = false;
+  int attempts = 0;     // Of the current batch, so far.
   SteadyTime retry_at;  // When the current batch goes again, if not in flight.
-  SteadyTime last_drop_log = SteadyTime::min();  // See DueForLog().
-  SteadyTime last_failure_log = SteadyTime::min();
-  uint64_t unlogged_failures = 0;
-  absl::BitGen rng;
-
-  std::atomic<uint64_t> delivered{0};
-  std::atomic<uint64_t> dropped{0};
-  std::atomic<uint64_t> failed{0};
-  std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> batches{0};
+  absl::BitGen rng;     // For the backoff's jitter.
 };
 
 absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::Create(
     WebhookOptions options, const Clock* clock) {
-  // Thread-safe since curl 7.84; once is enough for the process.
-  static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (global_init != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_global_init: ", curl_easy_strerror(global_init)));
-  }
-  if (absl::Status status = ValidateOptions(options); !status.ok()) {
+  if (absl::Status status = WebhookTransport::GlobalInit(); !status.ok()) {
     return status;
   }
-  CURLM* multi = curl_multi_init();
-  if (multi == nullptr) return absl::ResourceExhaustedError("curl_multi_init");
-  std::unique_ptr<WebhookDispatcher> dispatcher(
-      new WebhookDispatcher(std::move(options), clock, multi));
-  for (const auto& target : dispatcher->targets_) {
-    if (!target->Init()) return absl::ResourceExhaustedError("curl_easy_init");
+  if (absl::Status status = ValidateWebhookOptions(options); !status.ok()) {
+    return status;
   }
-  dispatcher->thread_ = std::thread([d = dispatcher.get()] { d->Run(); });
+  absl::StatusOr<std::unique_ptr<WebhookTransport>> transport =
+      WebhookTransport::Create();
+  if (!transport.ok()) return transport.status();
+  // Destroyed before `transport` if this returns early.
+  std::vector<std::unique_ptr<Target>> targets;
+  targets.reserve(options.urls.size());
+  for (const std::string& url : options.urls) {
+    absl::StatusOr<std::unique_ptr<WebhookEndpoint>> endpoint =
+        WebhookEndpoint::Create(transport->get(), url, options.secret,
+                                options.request_timeout, clock);
+    if (!endpoint.ok()) return endpoint.status();
+    targets.push_back(std::make_unique<Target>(options, *std::move(endpoint)));
+  }
+  std::unique_ptr<WebhookDispatcher> dispatcher(new WebhookDispatcher(
+      std::move(options), *std::move(transport), std::move(targets)));
+  {
+    MutexLock lock(&dispatcher->shutdown_mu_);
+    dispatcher->thread_ = std::thread([d = dispatcher.get()] { d->Run(); });
+  }
   return dispatcher;
 }
 
-WebhookDispatcher::WebhookDispatcher(WebhookOptions options, const Clock* clock,
-                                     void* multi)
+WebhookDispatcher::WebhookDispatcher(
+    WebhookOptions options, std::unique_ptr<WebhookTransport> transport,
+    std::vector<std::unique_ptr<Target>> targets)
     : options_(std::move(options)),
-      clock_(clock),
       action_mask_(ActionMask(options_.actions)),
-      multi_(multi) {
-  targets_.reserve(options_.urls.size());
-  for (const std::string& url : options_.urls) {
-    targets_.push_back(std::make_unique<Target>(
-        options_, clock_, static_cast<CURLM*>(multi_), url));
-  }
-}
+      transport_(std::move(transport)),
+      targets_(std::move(targets)) {}
 
-WebhookDispatcher::~WebhookDispatcher() {
-  Shutdown(absl::ZeroDuration());
-  targets_.clear();  // Easy handles go before the multi handle.
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
-}
+WebhookDispatcher::~WebhookDispatcher() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::vector<EventType>> WebhookDispatcher::ParseActions(
     absl::string_view csv) {
@@ -616,86 +402,86 @@ void WebhookDispatcher::OnEvent(const PresenceEvent& event) {
   const SteadyTime now = SteadyClock::now();
   bool wake = false;
   for (const auto& target : targets_) {
-    std::lock_guard<std::mutex> lock(target->mu);
-    if (target->closed) continue;
-    if (target->queue.size() >= options_.max_queue_events) {
-      target->queue.pop_front();
-      target->dropped.fetch_add(1, std::memory_order_relaxed);
-      if (target->unlogged_drops++ == 0) wake = true;
+    const WebhookQueue::PushResult pushed = target->queue.Push(json, now);
+    if (!pushed.queued) continue;
+    if (pushed.dropped_oldest) {
+      target->counters.AddDropped(1);
+      // The first drop since the last line about drops: one is due.
+      if (pushed.untaken_drops == 1) wake = true;
     }
-    target->queue.push_back({json, now});
     // The delivery thread cares when a batch delay starts and when a batch
     // is full; in between, it already knows when to look again.
-    const size_t size = target->queue.size();
-    if (size == 1 || size == options_.max_batch_events) wake = true;
+    if (pushed.size == 1 || pushed.size == options_.max_batch_events) {
+      wake = true;
+    }
   }
   if (wake) Wake();
 }
 
 void WebhookDispatcher::Wake() {
-  // curl_multi_wakeup() is a non-blocking write to a socketpair that the
-  // delivery thread polls.
-  if (!wake_pending_.exchange(true)) {
-    curl_multi_wakeup(static_cast<CURLM*>(multi_));
-  }
+  if (!wake_pending_.exchange(true)) transport_->Wakeup();
 }
 
 void WebhookDispatcher::Shutdown(absl::Duration deadline) {
-  std::lock_guard<std::mutex> lock(shutdown_mu_);
+  MutexLock lock(&shutdown_mu_);
   accepting_.store(false);
   if (!thread_.joinable()) return;
-  const SteadyTime drain_deadline = SteadyClock::now() + ToSteady(deadline);
-  drain_deadline_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               drain_deadline.time_since_epoch())
-                               .count());
-  stopping_.store(true);
+  {
+    MutexLock stop_lock(&stop_mu_);
+    drain_deadline_ = SteadyClock::now() + ToSteady(deadline);
+    stopping_ = true;
+  }
   Wake();
   thread_.join();
 }
 
 WebhookDispatcher::Stats WebhookDispatcher::stats() const {
+  WebhookCounters::Totals totals;
   Stats stats;
   for (const auto& target : targets_) {
-    stats.delivered_events += target->delivered.load(std::memory_order_relaxed);
-    stats.dropped_events += target->dropped.load(std::memory_order_relaxed);
-    stats.failed_events += target->failed.load(std::memory_order_relaxed);
-    stats.retries += target->retries.load(std::memory_order_relaxed);
-    stats.batches += target->batches.load(std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(target->mu);
+    totals += target->counters.Load();
     stats.queued_events += target->queue.size();
   }
+  stats.delivered_events = totals.delivered_events;
+  stats.dropped_events = totals.dropped_events;
+  stats.failed_events = totals.failed_events;
+  stats.retries = totals.retries;
+  stats.batches = totals.batches;
   return stats;
 }
 
+WebhookDispatcher::Target& WebhookDispatcher::TargetOf(
+    const WebhookEndpoint* endpoint) const {
+  // A linear search: there are few URLs, and it runs once per request.
+  for (const auto& target : targets_) {
+    if (target->endpoint.get() == endpoint) return *target;
+  }
+  std::abort();  // Every endpoint of the transport belongs to a target.
+}
+
 void WebhookDispatcher::Run() {
-  CURLM* const multi = static_cast<CURLM*>(multi_);
   while (true) {
     // Cleared before looking at the queues: an event queued after this
     // point wakes the poll below.
     wake_pending_.store(false);
     SteadyTime now = SteadyClock::now();
-    const bool stopping = stopping_.load();
-    const SteadyTime deadline =
-        stopping ? SteadyTime(std::chrono::duration_cast<SteadyClock::duration>(
-                       std::chrono::nanoseconds(drain_deadline_ns_.load())))
-                 : SteadyTime::max();
+    bool stopping = false;
+    SteadyTime deadline = SteadyTime::max();
+    {
+      MutexLock lock(&stop_mu_);
+      stopping = stopping_;
+      if (stopping_) deadline = drain_deadline_;
+    }
     if (now >= deadline) break;
     for (const auto& target : targets_) {
       target->StartIfDue(now, stopping, deadline);
     }
-    int running = 0;
-    curl_multi_perform(multi, &running);
+    transport_->Perform();
     bool finished_any = false;
-    int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
-      if (message->msg != CURLMSG_DONE) continue;
-      CURL* easy = message->easy_handle;
-      const CURLcode result = message->data.result;
-      char* target = nullptr;
-      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &target);
-      // `message` is invalid from here on.
-      curl_multi_remove_handle(multi, easy);
-      reinterpret_cast<Target*>(target)->Finish(result, SteadyClock::now());
+    while (std::optional<WebhookTransport::Finished> finished =
+               transport_->NextFinished()) {
+      TargetOf(finished->endpoint)
+          .Finish(finished->outcome, SteadyClock::now());
       finished_any = true;
     }
     now = SteadyClock::now();
@@ -714,10 +500,7 @@ void WebhookDispatcher::Run() {
     // Rounded up, so that the poll does not return just before `wake`.
     const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
         std::max(wake - now, SteadyClock::duration::zero()));
-    if (wait.count() > 0) {
-      curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()),
-                      nullptr);
-    }
+    if (wait.count() > 0) transport_->Poll(wait);
   }
   for (const auto& target : targets_) target->Abandon();
 }

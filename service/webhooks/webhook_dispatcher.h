@@ -6,9 +6,11 @@
 //   options.actions = *presence::WebhookDispatcher::ParseActions("join,leave");
 //   auto dispatcher = presence::WebhookDispatcher::Create(options);
 //   if (!dispatcher.ok()) return dispatcher.status();
-//   store->AddListener(dispatcher->get());
+//   // Exclusive: with several replicas on one Redis, one replica at a time
+//   // delivers each event to exclusive listeners, so each is POSTed once.
+//   store->AddExclusiveListener(dispatcher->get());
 //   ...
-//   store->RemoveListener(dispatcher->get());
+//   store->RemoveExclusiveListener(dispatcher->get());
 //   (*dispatcher)->Shutdown(absl::Seconds(5));  // delivers what is queued
 //
 // Each request is
@@ -20,7 +22,8 @@
 //   {"events":[<event>,...]}
 //
 // with the signature of webhook_signature.h (re-computed, with a fresh t, on
-// every attempt) and each <event> as EncodeEventJson() describes.
+// every attempt) and each <event> as EncodeEventJson() (webhook_event_json.h)
+// describes.
 //
 // Delivery is at least once and in order per URL (so per channel): each URL
 // has its own bounded FIFO queue and at most one batch in flight; a batch
@@ -33,25 +36,38 @@
 //
 // Thread-safe. OnEvent() may be called from any number of threads at once; it
 // never blocks on I/O. Delivery runs on one thread owned by the dispatcher.
+//
+// The dispatcher composes the parts of this package: the JSON
+// (webhook_event_json.h), a WebhookQueue per URL (webhook_queue.h), the
+// libcurl transport with a WebhookEndpoint per URL (webhook_transport.h),
+// the WebhookRetryPolicy (webhook_retry_policy.h), a LogThrottle per URL
+// (log_throttle.h) and WebhookCounters per URL (webhook_counters.h).
 #ifndef SERVICE_WEBHOOKS_WEBHOOK_DISPATCHER_H_
 #define SERVICE_WEBHOOKS_WEBHOOK_DISPATCHER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "presence/base/mutex.h"
 #include "presence/clock.h"
 #include "presence/event.h"
+#include "service/webhooks/webhook_event_json.h"  // EncodeEventJson().
 
 namespace presence {
+
+class WebhookEndpoint;
+class WebhookTransport;
 
 struct WebhookOptions {
   // Endpoints, each http:// or https://, all distinct. Every URL receives
@@ -80,19 +96,13 @@ struct WebhookOptions {
   int max_attempts = 10;
 };
 
-// Returns the JSON object that represents `event` in a webhook, on one line:
-//
-//   {"channel":"lobby","action":"join","user_id":"alice","occupancy":3,
-//    "timestamp":"2026-11-27T17:01:21.123Z","timestamp_ms":1795798881123,
-//    "sequence":"4294967297","state":{"mood":"happy"}}
-//
-// "action" is EventTypeName(event.type); "user_id" and "state" are present
-// only when not empty ("state" is event.state embedded as is, so it must be
-// JSON text); "sequence" is a string because it exceeds 2^53. Interval
-// events have no "user_id" but "join", "leave" and "timeout" arrays (each
-// only when not empty) and "here_now_refresh":true when the lists were too
-// large to send.
-std::string EncodeEventJson(const PresenceEvent& event);
+// Returns OK if `options` can make a WebhookDispatcher, else InvalidArgument
+// naming the option that is wrong and why, e.g.
+// "webhook max_attempts: 0; must be at least 1" or
+// "webhook urls[1]: \"http://\" is not a valid URL (...)" (URLs without
+// credentials, query or fragment) for the first wrong option found;
+// ResourceExhausted or Internal when libcurl cannot check a URL.
+absl::Status ValidateWebhookOptions(const WebhookOptions& options);
 
 class WebhookDispatcher : public EventListener {
  public:
@@ -111,10 +121,12 @@ class WebhookDispatcher : public EventListener {
     uint64_t queued_events = 0;
   };
 
-  // Returns a dispatcher whose delivery thread is running, or
-  // InvalidArgument naming the option that is wrong. `clock` (which must
-  // outlive the dispatcher) gives the signature timestamps; batching delays,
-  // backoffs and timeouts use a monotonic clock, since they govern real I/O.
+  // Returns a dispatcher whose delivery thread is running, or the error of
+  // ValidateWebhookOptions() (InvalidArgument naming the option that is
+  // wrong), or ResourceExhausted or Internal when libcurl cannot start.
+  // `clock` (which must outlive the dispatcher) gives the signature
+  // timestamps; batching delays, backoffs and timeouts use a monotonic
+  // clock, since they govern real I/O.
   static absl::StatusOr<std::unique_ptr<WebhookDispatcher>> Create(
       WebhookOptions options, const Clock* clock = Clock::Real());
 
@@ -149,30 +161,41 @@ class WebhookDispatcher : public EventListener {
   Stats stats() const;
 
  private:
+  // One URL: its queue, endpoint, counters and the batch being delivered.
   struct Target;
 
-  WebhookDispatcher(WebhookOptions options, const Clock* clock, void* multi);
+  WebhookDispatcher(WebhookOptions options,
+                    std::unique_ptr<WebhookTransport> transport,
+                    std::vector<std::unique_ptr<Target>> targets);
 
+  // The delivery thread.
   void Run();
+  // Makes the delivery thread look at the queues again, once per burst.
   void Wake();
+  // Returns the target whose endpoint is `endpoint`.
+  Target& TargetOf(const WebhookEndpoint* endpoint) const;
 
   const WebhookOptions options_;
-  const Clock* const clock_;
   const uint32_t action_mask_;  // Bit per EventType; all bits when no filter.
-  void* const multi_;           // CURLM*; lives until the destructor.
-  std::vector<std::unique_ptr<Target>> targets_;
+  // Declared before targets_, whose endpoints must be destroyed first.
+  const std::unique_ptr<WebhookTransport> transport_;
+  const std::vector<std::unique_ptr<Target>> targets_;
 
   std::atomic<bool> accepting_{true};
-  // Set before the delivery thread is told to stop; read by it.
-  std::atomic<bool> stopping_{false};
-  std::atomic<int64_t> drain_deadline_ns_{
-      0};  // Monotonic clock, when stopping.
-  // Whether a curl_multi_wakeup() is pending, so that a burst of events
-  // wakes the delivery thread once.
+  // Whether a Wakeup() is pending, so that a burst of events wakes the
+  // delivery thread once.
   std::atomic<bool> wake_pending_{false};
 
-  std::mutex shutdown_mu_;  // Serializes Shutdown().
-  std::thread thread_;      // Joined by Shutdown(); guarded by shutdown_mu_.
+  // What Shutdown() tells the delivery thread.
+  Mutex stop_mu_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  // When stopping_: nothing is attempted after it (monotonic clock).
+  std::chrono::steady_clock::time_point drain_deadline_
+      ABSL_GUARDED_BY(stop_mu_);
+
+  Mutex shutdown_mu_;  // Serializes Shutdown().
+  // Started by Create(), joined by Shutdown().
+  std::thread thread_ ABSL_GUARDED_BY(shutdown_mu_);
 };
 
 }  // namespace presence

@@ -1,5 +1,7 @@
 // WebhookDispatcher against a real HTTP server (HttpReceiver) on 127.0.0.1:
-// signatures, batching, filtering, retries, drops, ordering and shutdown.
+// signatures, batching, filtering, retries, drops, ordering and shutdown;
+// and, without a server, ParseActions() and ValidateWebhookOptions(). (The
+// JSON is tested in webhook_event_json_test.cc.)
 //
 // Every test waits on conditions (requests received, Shutdown() returning)
 // and never on time: batches are made full by size, or flushed by Shutdown,
@@ -151,54 +153,6 @@ std::string ReferenceHmacHex(absl::string_view key, absl::string_view message) {
       absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
-TEST(EncodeEventJsonTest, JoinWithState) {
-  PresenceEvent event = MakeEvent("lobby", (uint64_t{1} << 32) + 1);
-  event.user_id = "alice";
-  event.occupancy = 3;
-  event.state = R"({"mood":"happy","tags":["a",1]})";
-  EXPECT_EQ(EncodeEventJson(event),
-            R"({"channel":"lobby","action":"join","user_id":"alice",)"
-            R"("occupancy":3,"timestamp":"2026-11-27T17:01:21.123Z",)"
-            R"("timestamp_ms":1795798881123,"sequence":"4294967297",)"
-            R"("state":{"mood":"happy","tags":["a",1]}})");
-}
-
-TEST(EncodeEventJsonTest, EscapesStringsAndOmitsEmptyFields) {
-  PresenceEvent event = MakeEvent("room", 2, EventType::kLeave);
-  event.user_id = "a\"b\\c";
-  event.occupancy = 0;
-  event.joined = {"ignored outside interval events"};
-  EXPECT_EQ(EncodeEventJson(event),
-            R"({"channel":"room","action":"leave","user_id":"a\"b\\c",)"
-            R"("occupancy":0,"timestamp":"2026-11-27T17:01:21.123Z",)"
-            R"("timestamp_ms":1795798881123,"sequence":"2"})");
-}
-
-TEST(EncodeEventJsonTest, IntervalWithDeltas) {
-  PresenceEvent event = MakeEvent("big", 7, EventType::kInterval);
-  event.user_id.clear();
-  event.occupancy = 1500;
-  event.joined = {"a", "b"};
-  event.timed_out = {"c"};
-  EXPECT_EQ(EncodeEventJson(event),
-            R"({"channel":"big","action":"interval","occupancy":1500,)"
-            R"("timestamp":"2026-11-27T17:01:21.123Z",)"
-            R"("timestamp_ms":1795798881123,"sequence":"7",)"
-            R"("join":["a","b"],"timeout":["c"]})");
-}
-
-TEST(EncodeEventJsonTest, IntervalWithHereNowRefresh) {
-  PresenceEvent event = MakeEvent("big", 8, EventType::kInterval);
-  event.user_id.clear();
-  event.occupancy = 100000;
-  event.here_now_refresh = true;
-  EXPECT_EQ(EncodeEventJson(event),
-            R"({"channel":"big","action":"interval","occupancy":100000,)"
-            R"("timestamp":"2026-11-27T17:01:21.123Z",)"
-            R"("timestamp_ms":1795798881123,"sequence":"8",)"
-            R"("here_now_refresh":true})");
-}
-
 TEST(ParseActionsTest, NamesSpacesAndDuplicates) {
   absl::StatusOr<std::vector<EventType>> actions =
       WebhookDispatcher::ParseActions(
@@ -257,6 +211,53 @@ TEST(WebhookDispatcherTest, CreateRejectsBadOptions) {
   options = TestOptions({"http://a.example/"});
   options.max_backoff = options.initial_backoff / 2;
   EXPECT_THAT(error(options).message(), HasSubstr("max_backoff"));
+}
+
+TEST(ValidateWebhookOptionsTest, AcceptsTheDefaultsWithAUrlAndASecret) {
+  WebhookOptions options;
+  options.urls = {"http://a.example/hook", "https://b.example/hook"};
+  options.secret = kSecret;
+  EXPECT_TRUE(ValidateWebhookOptions(options).ok());
+  EXPECT_TRUE(ValidateWebhookOptions(TestOptions({"http://a.example/"})).ok());
+}
+
+TEST(ValidateWebhookOptionsTest, NamesTheWrongOption) {
+  const auto error = [](const WebhookOptions& options) {
+    const absl::Status status = ValidateWebhookOptions(options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    return std::string(status.message());
+  };
+  EXPECT_EQ(error(TestOptions({})),
+            "webhook urls: empty; at least one URL is required");
+  EXPECT_EQ(error(TestOptions({"http://a.example/", "ftp://b.example/x"})),
+            "webhook urls[1]: \"ftp://b.example/x\" must start with http:// "
+            "or https://");
+  EXPECT_EQ(error(TestOptions({"http://a.example/", "http://a.example/"})),
+            "webhook urls[1]: duplicate of urls[0]");
+  // Credentials, query and fragment stay out of the message.
+  EXPECT_EQ(error(TestOptions({"http://user:pw@a.example/x y?token=t#f"})),
+            "webhook urls[0]: \"http://a.example/x y\" contains whitespace or "
+            "a control character");
+
+  WebhookOptions options = TestOptions({"http://a.example/"});
+  options.max_batch_delay = -absl::Milliseconds(1);
+  EXPECT_EQ(error(options),
+            "webhook max_batch_delay: -1ms; must not be negative");
+  options = TestOptions({"http://a.example/"});
+  options.request_timeout = absl::ZeroDuration();
+  EXPECT_EQ(error(options), "webhook request_timeout: 0; must be positive");
+  options = TestOptions({"http://a.example/"});
+  options.initial_backoff = absl::ZeroDuration();
+  EXPECT_EQ(error(options), "webhook initial_backoff: 0; must be positive");
+  options = TestOptions({"http://a.example/"});
+  options.max_queue_events = 5;
+  options.max_batch_events = 6;
+  EXPECT_EQ(error(options),
+            "webhook max_queue_events: 5; must be at least max_batch_events "
+            "(6)");
+  options = TestOptions({"http://a.example/"});
+  options.max_attempts = -1;
+  EXPECT_EQ(error(options), "webhook max_attempts: -1; must be at least 1");
 }
 
 TEST(WebhookDispatcherTest, RequestIsSignedJsonPost) {
