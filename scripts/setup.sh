@@ -58,6 +58,7 @@ tools="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}"
 npm_sets=(
   "buf:scripts/tools"
   "node-client:client/node"
+  "k8s-validate:k8s/validate"
 )
 for entry in "${npm_sets[@]}"; do
   name=${entry%%:*}
