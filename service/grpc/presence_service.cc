@@ -5,19 +5,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "service/grpc/grpc_status.h"
 #include "service/grpc/struct_json.h"
+#include "service/grpc/unary_call.h"
 #include "service/grpc/watch_reactor.h"
 
 namespace presence {
 namespace {
-
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
 
 template <typename Repeated>
 std::vector<std::string> ToVector(const Repeated& names) {
@@ -39,18 +34,23 @@ int WalkDepth(const Presence& presence) {
 }  // namespace
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
-    grpc::CallbackServerContext* context, const v1::HereNowRequest* request,
-    v1::HereNowResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::HereNowRequest, v1::HereNowResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kHereNow);
+  if (call == nullptr) return context->DefaultReactor();
+  const v1::HereNowRequest& request = call->request();
   HereNowRequest query;
-  query.channels = ToVector(request->channels());
-  query.channel_groups = ToVector(request->channel_groups());
+  query.channels = ToVector(request.channels());
+  query.channel_groups = ToVector(request.channel_groups());
   query.include_user_ids =
-      !request->has_include_user_ids() || request->include_user_ids();
-  query.include_state = request->include_state();
-  query.limit = request->limit();
-  query.offset = request->offset();
+      !request.has_include_user_ids() || request.include_user_ids();
+  query.include_state = request.include_state();
+  query.limit = request.limit();
+  query.offset = request.offset();
   absl::StatusOr<HereNowResult> result = presence_->HereNow(std::move(query));
-  if (!result.ok()) return Finish(context, result.status());
+  if (!result.ok()) return call->Finish(result.status());
+  v1::HereNowResponse* response = call->response();
   response->set_total_channels(result->total_channels);
   response->set_total_occupancy(result->total_occupancy);
   response->mutable_channels()->Reserve(
@@ -67,167 +67,209 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
       if (!occupant.state.empty()) {
         absl::Status status =
             JsonToStruct(occupant.state, user->mutable_state());
-        if (!status.ok()) return Finish(context, status);
+        if (!status.ok()) return call->Finish(status);
       }
     }
   }
-  return Finish(context, absl::OkStatus());
+  return call->Finish(absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
-    grpc::CallbackServerContext* context, const v1::WhereNowRequest* request,
-    v1::WhereNowResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kWhereNow);
+  if (call == nullptr) return context->DefaultReactor();
   absl::StatusOr<WhereNowResult> result =
-      presence_->WhereNow({request->user_id()});
-  if (result.ok()) ToRepeated(result->channels, response->mutable_channels());
-  return Finish(context, result.status());
+      presence_->WhereNow({call->request().user_id()});
+  if (result.ok()) {
+    ToRepeated(result->channels, call->response()->mutable_channels());
+  }
+  return call->Finish(result.status());
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
-    grpc::CallbackServerContext* context, const v1::SetStateRequest* request,
-    v1::SetStateResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::SetStateRequest, v1::SetStateResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kSetState);
+  if (call == nullptr) return context->DefaultReactor();
+  const v1::SetStateRequest& request = call->request();
   SetStateRequest update;
-  update.user_id = request->user_id();
-  update.channels = ToVector(request->channels());
-  update.channel_groups = ToVector(request->channel_groups());
-  absl::Status status = StructToJson(request->state(), "state",
+  update.user_id = request.user_id();
+  update.channels = ToVector(request.channels());
+  update.channel_groups = ToVector(request.channel_groups());
+  absl::Status status = StructToJson(request.state(), "state",
                                      WalkDepth(*presence_), &update.state);
-  if (!status.ok()) return Finish(context, status);
+  if (!status.ok()) return call->Finish(status);
   absl::StatusOr<SetStateResult> result =
       presence_->SetState(std::move(update));
-  if (!result.ok()) return Finish(context, result.status());
-  ToRepeated(result->channels, response->mutable_channels());
-  return Finish(context,
-                JsonToStruct(result->state, response->mutable_state()));
+  if (!result.ok()) return call->Finish(result.status());
+  ToRepeated(result->channels, call->response()->mutable_channels());
+  return call->Finish(
+      JsonToStruct(result->state, call->response()->mutable_state()));
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
-    grpc::CallbackServerContext* context, const v1::GetStateRequest* request,
-    v1::GetStateResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::GetStateRequest, v1::GetStateResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kGetState);
+  if (call == nullptr) return context->DefaultReactor();
+  const v1::GetStateRequest& request = call->request();
   GetStateRequest query;
-  query.user_id = request->user_id();
-  query.channels = ToVector(request->channels());
-  query.channel_groups = ToVector(request->channel_groups());
+  query.user_id = request.user_id();
+  query.channels = ToVector(request.channels());
+  query.channel_groups = ToVector(request.channel_groups());
   absl::StatusOr<GetStateResult> result = presence_->GetState(std::move(query));
-  if (!result.ok()) return Finish(context, result.status());
+  if (!result.ok()) return call->Finish(result.status());
   for (const ChannelState& state : result->states) {
-    v1::GetStateInfo* info = response->add_states();
+    v1::GetStateInfo* info = call->response()->add_states();
     info->set_channel_name(state.channel);
     absl::Status status = JsonToStruct(state.state, info->mutable_state());
-    if (!status.ok()) return Finish(context, status);
+    if (!status.ok()) return call->Finish(status);
   }
-  return Finish(context, absl::OkStatus());
+  return call->Finish(absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
-    grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
-    v1::HeartbeatResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat);
+  if (call == nullptr) return context->DefaultReactor();
+  const v1::HeartbeatRequest& request = call->request();
   HeartbeatRequest heartbeat;
-  heartbeat.user_id = request->user_id();
-  heartbeat.channels = ToVector(request->channels());
-  heartbeat.channel_groups = ToVector(request->channel_groups());
-  heartbeat.timeout_seconds = request->timeout_seconds();
-  heartbeat.session_id = request->session_id();
-  heartbeat.states.reserve(request->states().size());
-  for (const auto& [key, state] : request->states()) {
+  heartbeat.user_id = request.user_id();
+  heartbeat.channels = ToVector(request.channels());
+  heartbeat.channel_groups = ToVector(request.channel_groups());
+  heartbeat.timeout_seconds = request.timeout_seconds();
+  heartbeat.session_id = request.session_id();
+  heartbeat.states.reserve(request.states().size());
+  for (const auto& [key, state] : request.states()) {
     std::string json;
     absl::Status status =
         StructToJson(state, absl::StrCat("states[\"", key, "\"]"),
                      WalkDepth(*presence_), &json);
-    if (!status.ok()) return Finish(context, status);
+    if (!status.ok()) return call->Finish(status);
     heartbeat.states.emplace_back(key, std::move(json));
   }
   absl::StatusOr<HeartbeatResult> result =
       presence_->Heartbeat(std::move(heartbeat));
   if (result.ok()) {
-    response->set_timeout_seconds(result->timeout_seconds);
-    response->set_heartbeat_interval_seconds(
+    call->response()->set_timeout_seconds(result->timeout_seconds);
+    call->response()->set_heartbeat_interval_seconds(
         result->heartbeat_interval_seconds);
   }
-  return Finish(context, result.status());
+  return call->Finish(result.status());
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
-    grpc::CallbackServerContext* context, const v1::LeaveRequest* request,
-    v1::LeaveResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kLeave);
+  if (call == nullptr) return context->DefaultReactor();
+  const v1::LeaveRequest& request = call->request();
   LeaveRequest leave;
-  leave.user_id = request->user_id();
-  leave.channels = ToVector(request->channels());
-  leave.channel_groups = ToVector(request->channel_groups());
-  leave.session_id = request->session_id();
+  leave.user_id = request.user_id();
+  leave.channels = ToVector(request.channels());
+  leave.channel_groups = ToVector(request.channel_groups());
+  leave.session_id = request.session_id();
   absl::StatusOr<LeaveResult> result = presence_->Leave(std::move(leave));
-  if (result.ok()) ToRepeated(result->channels, response->mutable_channels());
-  return Finish(context, result.status());
+  if (result.ok()) {
+    ToRepeated(result->channels, call->response()->mutable_channels());
+  }
+  return call->Finish(result.status());
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   v1::WatchEventsRequest watch;
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (request->Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-  }
-  if (!watch.ParseFromString(bytes)) {
+  grpc::ByteBuffer bytes(*request);  // Shares the slices.
+  grpc::ProtoBufferReader reader(&bytes);
+  if (!watch.ParseFromZeroCopyStream(&reader)) {
     return WatchReactor::Fail(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                     "request: not a WatchEventsRequest"));
+        grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            "request: not a valid presence.v1.WatchEventsRequest (malformed "
+            "protobuf, or a string field that is not valid UTF-8)"),
+        stats_);
   }
   std::vector<std::string> channels = ToVector(watch.channels());
   std::vector<std::string> groups = ToVector(watch.channel_groups());
   absl::Status status = presence_->NormalizeWatch(channels, groups);
-  if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status));
+  if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status), stats_);
   // A watch opened while the store's event feed is down would look complete
   // and not be.
   if (!presence_->store()->Healthy()) {
-    return WatchReactor::Fail(grpc::Status(
-        grpc::StatusCode::UNAVAILABLE,
-        "the presence store is unreachable; watch again when it is back"));
+    return WatchReactor::Fail(
+        grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            "the presence store is unreachable; watch again when it is back"),
+        stats_);
   }
   return WatchReactor::Start(context, fanout_, &encoder_, max_buffered_events_,
-                             channels, groups);
+                             channels, groups, stats_);
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
-    grpc::CallbackServerContext* context, const v1::AddChannelsRequest* request,
-    v1::AddChannelsResponse* /*response*/) {
-  return Finish(context, presence_->AddChannelsToGroup(
-                             request->group(), ToVector(request->channels())));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call =
+      UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kAddChannels);
+  if (call == nullptr) return context->DefaultReactor();
+  return call->Finish(presence_->AddChannelsToGroup(
+      call->request().group(), ToVector(call->request().channels())));
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
-    grpc::CallbackServerContext* context,
-    const v1::RemoveChannelsRequest* request,
-    v1::RemoveChannelsResponse* /*response*/) {
-  return Finish(context, presence_->RemoveChannelsFromGroup(
-                             request->group(), ToVector(request->channels())));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call =
+      UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>::Start(
+          context, raw_request, raw_response, stats_,
+          RpcMethod::kRemoveChannels);
+  if (call == nullptr) return context->DefaultReactor();
+  return call->Finish(presence_->RemoveChannelsFromGroup(
+      call->request().group(), ToVector(call->request().channels())));
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
-    grpc::CallbackServerContext* context,
-    const v1::ListChannelsRequest* request,
-    v1::ListChannelsResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call =
+      UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kListChannels);
+  if (call == nullptr) return context->DefaultReactor();
   absl::StatusOr<std::vector<std::string>> channels =
-      presence_->ListChannelsInGroup(request->group());
-  if (channels.ok()) ToRepeated(*channels, response->mutable_channels());
-  return Finish(context, channels.status());
+      presence_->ListChannelsInGroup(call->request().group());
+  if (channels.ok()) {
+    ToRepeated(*channels, call->response()->mutable_channels());
+  }
+  return call->Finish(channels.status());
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
-    grpc::CallbackServerContext* context,
-    const v1::ListGroupsRequest* /*request*/,
-    v1::ListGroupsResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call = UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kListGroups);
+  if (call == nullptr) return context->DefaultReactor();
   absl::StatusOr<std::vector<std::string>> groups = presence_->ListGroups();
-  if (groups.ok()) ToRepeated(*groups, response->mutable_groups());
-  return Finish(context, groups.status());
+  if (groups.ok()) ToRepeated(*groups, call->response()->mutable_groups());
+  return call->Finish(groups.status());
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::DeleteGroup(
-    grpc::CallbackServerContext* context, const v1::DeleteGroupRequest* request,
-    v1::DeleteGroupResponse* /*response*/) {
-  return Finish(context, presence_->DeleteGroup(request->group()));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  auto* call =
+      UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kDeleteGroup);
+  if (call == nullptr) return context->DefaultReactor();
+  return call->Finish(presence_->DeleteGroup(call->request().group()));
 }
 
 }  // namespace presence

@@ -2,6 +2,10 @@
 // over the presence library. They convert protos to library requests, call
 // Presence, and convert back; every error goes through ToGrpcStatus.
 //
+// Every method is registered raw: unary requests are parsed by UnaryCall
+// (so malformed bytes get INVALID_ARGUMENT naming the message type), and
+// WatchEvents streams write events the fan-out encoded once for all of them.
+//
 // Thread-safe; the handlers never block beyond the library call.
 #ifndef SERVICE_GRPC_PRESENCE_SERVICE_H_
 #define SERVICE_GRPC_PRESENCE_SERVICE_H_
@@ -13,45 +17,62 @@
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
 #include "service/fanout/event_fanout.h"
+#include "service/grpc/rpc_stats.h"
 #include "service/grpc/watch_event_encoder.h"
 
 namespace presence {
 
-// WatchEvents is a raw method: the fan-out encodes each event once (with
-// this service's WatchEventEncoder) and every stream writes the same bytes.
-class PresenceServiceImpl final
-    : public v1::PresenceService::WithRawCallbackMethod_WatchEvents<
-          v1::PresenceService::CallbackService> {
+namespace internal_service {
+using PresenceServiceBase = v1::PresenceService::WithRawCallbackMethod_HereNow<
+    v1::PresenceService::WithRawCallbackMethod_WhereNow<
+        v1::PresenceService::WithRawCallbackMethod_SetState<
+            v1::PresenceService::WithRawCallbackMethod_GetState<
+                v1::PresenceService::WithRawCallbackMethod_Heartbeat<
+                    v1::PresenceService::WithRawCallbackMethod_Leave<
+                        v1::PresenceService::WithRawCallbackMethod_WatchEvents<
+                            v1::PresenceService::Service>>>>>>>;
+
+using ChannelGroupServiceBase =
+    v1::ChannelGroupService::WithRawCallbackMethod_AddChannels<
+        v1::ChannelGroupService::WithRawCallbackMethod_RemoveChannels<
+            v1::ChannelGroupService::WithRawCallbackMethod_ListChannels<
+                v1::ChannelGroupService::WithRawCallbackMethod_ListGroups<
+                    v1::ChannelGroupService::WithRawCallbackMethod_DeleteGroup<
+                        v1::ChannelGroupService::Service>>>>>;
+}  // namespace internal_service
+
+class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
  public:
-  // `presence` and `fanout` must outlive this object. A watcher may have up
-  // to `max_buffered_events` events waiting to be sent.
+  // `presence`, `fanout` and `stats` must outlive this object. A watcher may
+  // have up to `max_buffered_events` events waiting to be sent.
   PresenceServiceImpl(Presence* presence, EventFanout* fanout,
-                      size_t max_buffered_events)
+                      size_t max_buffered_events, RpcStats* stats)
       : presence_(presence),
         fanout_(fanout),
-        max_buffered_events_(max_buffered_events) {}
+        max_buffered_events_(max_buffered_events),
+        stats_(stats) {}
 
   // The encoder of this service's watch streams (to close only them).
   const WatchEventEncoder* encoder() const { return &encoder_; }
 
   grpc::ServerUnaryReactor* HereNow(grpc::CallbackServerContext* context,
-                                    const v1::HereNowRequest* request,
-                                    v1::HereNowResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* WhereNow(grpc::CallbackServerContext* context,
-                                     const v1::WhereNowRequest* request,
-                                     v1::WhereNowResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SetState(grpc::CallbackServerContext* context,
-                                     const v1::SetStateRequest* request,
-                                     v1::SetStateResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetState(grpc::CallbackServerContext* context,
-                                     const v1::GetStateRequest* request,
-                                     v1::GetStateResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
-                                      const v1::HeartbeatRequest* request,
-                                      v1::HeartbeatResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
-                                  const v1::LeaveRequest* request,
-                                  v1::LeaveResponse* response) override;
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchEvents(
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
@@ -60,38 +81,36 @@ class PresenceServiceImpl final
   Presence* const presence_;
   EventFanout* const fanout_;
   const size_t max_buffered_events_;
+  RpcStats* const stats_;
   const WatchEventEncoder encoder_;
 };
 
 class ChannelGroupServiceImpl final
-    : public v1::ChannelGroupService::CallbackService {
+    : public internal_service::ChannelGroupServiceBase {
  public:
-  // `presence` must outlive this object.
-  explicit ChannelGroupServiceImpl(Presence* presence) : presence_(presence) {}
+  // `presence` and `stats` must outlive this object.
+  ChannelGroupServiceImpl(Presence* presence, RpcStats* stats)
+      : presence_(presence), stats_(stats) {}
 
-  grpc::ServerUnaryReactor* AddChannels(
-      grpc::CallbackServerContext* context,
-      const v1::AddChannelsRequest* request,
-      v1::AddChannelsResponse* response) override;
-  grpc::ServerUnaryReactor* RemoveChannels(
-      grpc::CallbackServerContext* context,
-      const v1::RemoveChannelsRequest* request,
-      v1::RemoveChannelsResponse* response) override;
-  grpc::ServerUnaryReactor* ListChannels(
-      grpc::CallbackServerContext* context,
-      const v1::ListChannelsRequest* request,
-      v1::ListChannelsResponse* response) override;
-  grpc::ServerUnaryReactor* ListGroups(
-      grpc::CallbackServerContext* context,
-      const v1::ListGroupsRequest* request,
-      v1::ListGroupsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteGroup(
-      grpc::CallbackServerContext* context,
-      const v1::DeleteGroupRequest* request,
-      v1::DeleteGroupResponse* response) override;
+  grpc::ServerUnaryReactor* AddChannels(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RemoveChannels(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListChannels(grpc::CallbackServerContext* context,
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
 
  private:
   Presence* const presence_;
+  RpcStats* const stats_;
 };
 
 }  // namespace presence

@@ -36,8 +36,9 @@ constexpr char kLivenessName[] = "liveness";
 
 PresenceServer::PresenceServer(const PresenceServerOptions& options,
                                Presence* presence, EventFanout* fanout)
-    : presence_service_(presence, fanout, options.watch_buffer_events),
-      group_service_(presence),
+    : presence_service_(presence, fanout, options.watch_buffer_events,
+                        &rpc_stats_),
+      group_service_(presence, &rpc_stats_),
       fanout_(fanout) {}
 
 PresenceServer::~PresenceServer() { Shutdown(); }

@@ -31,6 +31,7 @@
 #include "presence/presence.h"
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/presence_service.h"
+#include "service/grpc/rpc_stats.h"
 
 namespace presence {
 
@@ -75,6 +76,9 @@ class PresenceServer {
   // Returns the listen address with the bound port, e.g. "127.0.0.1:41235".
   const std::string& address() const { return address_; }
 
+  // Counts and timings of the RPCs served (for metrics).
+  const RpcStats& rpc_stats() const { return rpc_stats_; }
+
   // Reports SERVING or NOT_SERVING on every health service name (e.g. while
   // the store's backend is unreachable). Ignored after Shutdown().
   void SetServing(bool serving);
@@ -89,6 +93,7 @@ class PresenceServer {
   PresenceServer(const PresenceServerOptions& options, Presence* presence,
                  EventFanout* fanout);
 
+  RpcStats rpc_stats_;
   PresenceServiceImpl presence_service_;
   ChannelGroupServiceImpl group_service_;
   EventFanout* const fanout_;

@@ -11,8 +11,9 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
                                   const WatchEventEncoder* encoder,
                                   size_t max_buffered_events,
                                   const std::vector<std::string>& channels,
-                                  const std::vector<std::string>& groups) {
-  auto* reactor = new WatchReactor(fanout, max_buffered_events);
+                                  const std::vector<std::string>& groups,
+                                  RpcStats* stats) {
+  auto* reactor = new WatchReactor(fanout, max_buffered_events, stats);
   absl::Status status = fanout->Add(reactor, encoder, channels, groups);
   // Not under mu_ while registering: the fan-out calls Deliver() with its own
   // lock held, so the order is always fan-out lock, then mu_.
@@ -30,8 +31,8 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-WatchReactor* WatchReactor::Fail(const grpc::Status& status) {
-  auto* reactor = new WatchReactor(nullptr, 0);
+WatchReactor* WatchReactor::Fail(const grpc::Status& status, RpcStats* stats) {
+  auto* reactor = new WatchReactor(nullptr, 0, stats);
   MutexLock lock(&reactor->mu_);
   reactor->FinishLocked(status);
   return reactor;
@@ -99,6 +100,12 @@ void WatchReactor::FinishLocked(const grpc::Status& status) {
 
 void WatchReactor::OnDone() {
   if (fanout_ != nullptr) fanout_->Remove(this);
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  {
+    MutexLock lock(&mu_);
+    if (finish_.has_value()) code = finish_->error_code();
+  }
+  stats_->Record(RpcMethod::kWatchEvents, code, absl::ZeroDuration());
   delete this;
 }
 

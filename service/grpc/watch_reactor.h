@@ -20,6 +20,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "presence/base/mutex.h"
 #include "service/fanout/event_fanout.h"
+#include "service/grpc/rpc_stats.h"
 #include "service/grpc/watch_event_encoder.h"
 
 namespace presence {
@@ -30,15 +31,17 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Registers with `fanout` (which, like `encoder`, must outlive the stream)
   // and starts the stream, or finishes it with the registration's error.
   // Deletes itself when the stream is done.
+  // The stream's end is recorded in `stats`, which must outlive it.
   static WatchReactor* Start(grpc::CallbackServerContext* context,
                              EventFanout* fanout,
                              const WatchEventEncoder* encoder,
                              size_t max_buffered_events,
                              const std::vector<std::string>& channels,
-                             const std::vector<std::string>& groups);
+                             const std::vector<std::string>& groups,
+                             RpcStats* stats);
 
   // Finishes a stream that never registered (bad request).
-  static WatchReactor* Fail(const grpc::Status& status);
+  static WatchReactor* Fail(const grpc::Status& status, RpcStats* stats);
 
   // EventSink.
   void Deliver(const std::shared_ptr<const EncodedEvent>& event) override
@@ -47,11 +50,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnDone() override;
+  void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  WatchReactor(EventFanout* fanout, size_t max_buffered_events)
-      : fanout_(fanout), max_buffered_events_(max_buffered_events) {}
+  WatchReactor(EventFanout* fanout, size_t max_buffered_events, RpcStats* stats)
+      : fanout_(fanout),
+        max_buffered_events_(max_buffered_events),
+        stats_(stats) {}
 
   // Ends the stream with `status` once no write is in flight.
   void FinishLocked(const grpc::Status& status)
@@ -60,6 +65,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   EventFanout* const fanout_;  // Null for a stream that never registered.
   const size_t max_buffered_events_;
+  RpcStats* const stats_;
   Mutex mu_;
   // Front is being written; each entry shares its bytes with every other
   // stream of the event.

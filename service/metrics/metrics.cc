@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -14,36 +15,122 @@
 
 namespace presence {
 
+namespace {
+
+// Escapes a label value: backslash, double quote and newline.
+std::string EscapeLabel(absl::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The shortest decimal that reads back as `value`.
+std::string FormatValue(double value) {
+  std::string text;
+  for (int precision = 15; precision <= 17; ++precision) {
+    text = absl::StrFormat("%.*g", precision, value);
+    if (std::strtod(text.c_str(), nullptr) == value) break;
+  }
+  return text;
+}
+
+}  // namespace
+
+void MetricsWriter::Family(absl::string_view name, absl::string_view type,
+                           absl::string_view help) {
+  absl::StrAppend(&text_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
+                  type, "\n");
+}
+
+void MetricsWriter::Sample(absl::string_view name, const Labels& labels,
+                           double value) {
+  absl::StrAppend(&text_, name);
+  if (!labels.empty()) {
+    text_.push_back('{');
+    for (size_t i = 0; i < labels.size(); ++i) {
+      absl::StrAppend(&text_, i > 0 ? "," : "", labels[i].first, "=\"",
+                      EscapeLabel(labels[i].second), "\"");
+    }
+    text_.push_back('}');
+  }
+  absl::StrAppend(&text_, " ", FormatValue(value), "\n");
+}
+
+void MetricsWriter::HistogramSamples(absl::string_view family,
+                                     const Labels& labels,
+                                     const std::vector<double>& bounds,
+                                     const Histogram::Snapshot& snapshot) {
+  const std::string bucket = absl::StrCat(family, "_bucket");
+  Labels with_le = labels;
+  with_le.emplace_back("le", "");
+  for (size_t i = 0; i <= bounds.size(); ++i) {
+    with_le.back().second = i < bounds.size() ? FormatValue(bounds[i]) : "+Inf";
+    Sample(bucket, with_le, static_cast<double>(snapshot.cumulative[i]));
+  }
+  Sample(absl::StrCat(family, "_sum"), labels, snapshot.sum);
+  Sample(absl::StrCat(family, "_count"), labels,
+         static_cast<double>(snapshot.count));
+}
+
 void MetricsRegistry::AddCounter(std::string name, std::string help,
                                  std::function<double()> value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   metrics_.push_back(
-      {std::move(name), std::move(help), "counter", std::move(value)});
+      {std::move(name), std::move(help), "counter", std::move(value), {}});
 }
 
 void MetricsRegistry::AddGauge(std::string name, std::string help,
                                std::function<double()> value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   metrics_.push_back(
-      {std::move(name), std::move(help), "gauge", std::move(value)});
+      {std::move(name), std::move(help), "gauge", std::move(value), {}});
+}
+
+void MetricsRegistry::AddCollector(
+    std::function<void(MetricsWriter&)> collect) {
+  MutexLock lock(&mu_);
+  metrics_.push_back({"", "", "", nullptr, std::move(collect)});
+}
+
+void MetricsRegistry::AddHistogram(std::string name, std::string help,
+                                   const Histogram* histogram) {
+  AddCollector([name = std::move(name), help = std::move(help),
+                histogram](MetricsWriter& out) {
+    out.Family(name, "histogram", help);
+    out.HistogramSamples(name, {}, histogram->bounds(), histogram->Take());
+  });
 }
 
 std::string MetricsRegistry::Render() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string out;
+  MutexLock lock(&mu_);
+  MetricsWriter out;
   std::string last_family;
   for (const Metric& metric : metrics_) {
+    if (metric.collect) {
+      metric.collect(out);
+      last_family.clear();
+      continue;
+    }
     // Labelled series of one family share their HELP and TYPE lines.
     const std::string family = metric.name.substr(0, metric.name.find('{'));
     if (family != last_family) {
-      absl::StrAppend(&out, "# HELP ", family, " ", metric.help, "\n# TYPE ",
-                      family, " ", metric.type, "\n");
+      out.Family(family, metric.type, metric.help);
       last_family = family;
     }
-    absl::StrAppend(&out, metric.name, " ",
-                    absl::StrFormat("%.17g", metric.value()), "\n");
+    absl::StrAppend(&out.text(), metric.name, " ", FormatValue(metric.value()),
+                    "\n");
   }
-  return out;
+  return std::move(out.text());
 }
 
 void EventCounter::OnEvent(const PresenceEvent& event) {

@@ -3,12 +3,20 @@
 //
 //   MetricsRegistry registry;
 //   registry.AddGauge("presence_watchers", "Open WatchEvents streams.",
-//                     [&hub] { return hub.size(); });
+//                     [&fanout] { return fanout.size(); });
+//   registry.AddCollector([&](MetricsWriter& out) {  // Labelled families.
+//     out.Family("presence_watchers_by_transport", "gauge", "Open watches.");
+//     for (const auto& [transport, n] : fanout.SizeByTransport())
+//       out.Sample("presence_watchers_by_transport",
+//                  {{"transport", transport}}, n);
+//   });
 //   auto server = MetricsHttpServer::Start("0.0.0.0:9090", &registry);
 //   // curl http://host:9090/metrics
 //
 // Values are read by callbacks when scraped, so nothing is paid between
-// scrapes. Thread-safe.
+// scrapes. Names follow Prometheus' conventions: base units (_seconds,
+// _bytes), counters end in _total, and no label takes a value that grows
+// with channel or user names. Thread-safe.
 #ifndef SERVICE_METRICS_METRICS_H_
 #define SERVICE_METRICS_METRICS_H_
 
@@ -17,15 +25,43 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "presence/base/mutex.h"
 #include "presence/event.h"
+#include "service/metrics/histogram.h"
 
 namespace presence {
+
+// Writes metric families in the text exposition format; handed to
+// collectors at scrape time.
+class MetricsWriter {
+ public:
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+
+  // Starts a family: its # HELP and # TYPE lines. `type` is "counter",
+  // "gauge" or "histogram".
+  void Family(absl::string_view name, absl::string_view type,
+              absl::string_view help);
+
+  // One sample `name{labels} value` (label values are escaped).
+  void Sample(absl::string_view name, const Labels& labels, double value);
+
+  // A histogram's _bucket, _sum and _count samples.
+  void HistogramSamples(absl::string_view family, const Labels& labels,
+                        const std::vector<double>& bounds,
+                        const Histogram::Snapshot& snapshot);
+
+  std::string& text() { return text_; }
+
+ private:
+  std::string text_;
+};
 
 class MetricsRegistry {
  public:
@@ -35,6 +71,14 @@ class MetricsRegistry {
   void AddGauge(std::string name, std::string help,
                 std::function<double()> value);
 
+  // Adds a callback that writes whole families at scrape time (labelled
+  // series whose label values are only known then, histograms).
+  void AddCollector(std::function<void(MetricsWriter&)> collect);
+
+  // Adds an unlabelled histogram family.
+  void AddHistogram(std::string name, std::string help,
+                    const Histogram* histogram);
+
   // Returns every metric in the text exposition format.
   std::string Render() const;
 
@@ -43,10 +87,11 @@ class MetricsRegistry {
     std::string name;
     std::string help;
     const char* type;
-    std::function<double()> value;
+    std::function<double()> value;  // Null for a collector.
+    std::function<void(MetricsWriter&)> collect;
   };
-  mutable std::mutex mu_;
-  std::vector<Metric> metrics_;  // Guarded by mu_.
+  mutable Mutex mu_;
+  std::vector<Metric> metrics_ ABSL_GUARDED_BY(mu_);
 };
 
 // Counts presence events by action; register it as a store listener and

@@ -56,6 +56,29 @@ TEST(MetricsTest, RendersTheTextFormat) {
             "x_total{kind=\"b\"} 2\n");
 }
 
+TEST(MetricsTest, CollectorsWriteLabelledFamiliesAndHistograms) {
+  MetricsRegistry registry;
+  Histogram latency({0.1, 1});
+  latency.Observe(0.05);
+  latency.Observe(3);
+  registry.AddHistogram("op_duration_seconds", "Op time.", &latency);
+  registry.AddCollector([](MetricsWriter& out) {
+    out.Family("things", "gauge", "Things by kind.");
+    out.Sample("things", {{"kind", "a\"b\\c\nd"}}, 2);
+  });
+  EXPECT_EQ(registry.Render(),
+            "# HELP op_duration_seconds Op time.\n"
+            "# TYPE op_duration_seconds histogram\n"
+            "op_duration_seconds_bucket{le=\"0.1\"} 1\n"
+            "op_duration_seconds_bucket{le=\"1\"} 1\n"
+            "op_duration_seconds_bucket{le=\"+Inf\"} 2\n"
+            "op_duration_seconds_sum 3.05\n"
+            "op_duration_seconds_count 2\n"
+            "# HELP things Things by kind.\n"
+            "# TYPE things gauge\n"
+            "things{kind=\"a\\\"b\\\\c\\nd\"} 2\n");
+}
+
 TEST(MetricsTest, CountsEventsByAction) {
   MetricsRegistry registry;
   EventCounter counter;

@@ -50,6 +50,9 @@ start_server() {
   local binary=$1
   shift
   [[ -x "$binary" ]] || fail "usage: $0 PATH_TO_PRESENCE_SERVER (got '$binary')"
+  # Created first: the background shell may not have opened it yet when the
+  # loop below first reads it (and a failing sed would end a `set -e` test).
+  : >"$SCRATCH/server.log"
   "$binary" --listen_address=127.0.0.1:0 "$@" 2>"$SCRATCH/server.log" &
   _server_pid=$!
   local port="" _

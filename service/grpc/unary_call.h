@@ -1,0 +1,110 @@
+// UnaryCall: one unary RPC of a raw callback method, from the request's
+// bytes to the answer.
+//
+// Every unary method of the presence services is registered raw: the
+// adapter parses the request itself, so that bytes that are not a valid
+// message are answered INVALID_ARGUMENT naming the message type (gRPC 1.51
+// itself answers a message it cannot parse with UNIMPLEMENTED and no text,
+// which sends users looking for a missing method). A call is finished
+// exactly once, with the one error mapping (ToGrpcStatus), and recorded in
+// RpcStats; the request and response live on the call's arena.
+//
+//   grpc::ServerUnaryReactor* Impl::Leave(grpc::CallbackServerContext* ctx,
+//                                         const grpc::ByteBuffer* in,
+//                                         grpc::ByteBuffer* out) {
+//     auto* call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
+//         ctx, in, out, stats_, RpcMethod::kLeave);
+//     if (call == nullptr) return ctx->DefaultReactor();  // Answered.
+//     ... call->request() ...; call->response()->...;
+//     return call->Finish(status);  // Or later, from any thread.
+//   }
+#ifndef SERVICE_GRPC_UNARY_CALL_H_
+#define SERVICE_GRPC_UNARY_CALL_H_
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/arena.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/server_callback.h"
+#include "service/grpc/grpc_status.h"
+#include "service/grpc/rpc_stats.h"
+
+namespace presence {
+
+template <typename Request, typename Response>
+class UnaryCall {
+ public:
+  // Parses `raw_request`. Returns the call, or null when the bytes are not a
+  // valid Request: the RPC is then already finished with INVALID_ARGUMENT
+  // and the handler returns `context->DefaultReactor()`. `raw_response` is
+  // where Finish() serializes the answer.
+  static UnaryCall* Start(grpc::CallbackServerContext* context,
+                          const grpc::ByteBuffer* raw_request,
+                          grpc::ByteBuffer* raw_response, RpcStats* stats,
+                          RpcMethod method) {
+    auto* call = new UnaryCall(context, raw_response, stats, method);
+    grpc::ByteBuffer bytes(*raw_request);  // Shares the slices.
+    grpc::ProtoBufferReader reader(&bytes);
+    if (!call->request_->ParseFromZeroCopyStream(&reader)) {
+      call->Finish(absl::InvalidArgumentError(absl::StrCat(
+          "request: not a valid ", Request::descriptor()->full_name(),
+          " (malformed protobuf, or a string field that is not valid "
+          "UTF-8)")));
+      return nullptr;
+    }
+    return call;
+  }
+
+  const Request& request() const { return *request_; }
+  Response* response() { return response_; }
+  grpc::CallbackServerContext* context() { return context_; }
+
+  // Serializes the response (when `status` is OK), finishes the RPC,
+  // records it and deletes the call. Returns the RPC's reactor, for a
+  // handler that finishes before it returns.
+  grpc::ServerUnaryReactor* Finish(const absl::Status& status) {
+    grpc::ServerUnaryReactor* reactor = reactor_;
+    grpc::Status answer = ToGrpcStatus(status);
+    if (answer.ok()) {
+      bool own_buffer = false;
+      answer = grpc::SerializationTraits<Response>::Serialize(
+          *response_, raw_response_, &own_buffer);
+    }
+    stats_->Record(method_, answer.error_code(), absl::Now() - start_);
+    delete this;  // Nothing of the call is used after this point.
+    reactor->Finish(answer);
+    return reactor;
+  }
+
+ private:
+  UnaryCall(grpc::CallbackServerContext* context,
+            grpc::ByteBuffer* raw_response, RpcStats* stats, RpcMethod method)
+      : context_(context),
+        reactor_(context->DefaultReactor()),
+        raw_response_(raw_response),
+        stats_(stats),
+        method_(method),
+        start_(absl::Now()),
+        request_(google::protobuf::Arena::CreateMessage<Request>(&arena_)),
+        response_(google::protobuf::Arena::CreateMessage<Response>(&arena_)) {}
+
+  grpc::CallbackServerContext* const context_;
+  grpc::ServerUnaryReactor* const reactor_;
+  grpc::ByteBuffer* const raw_response_;
+  RpcStats* const stats_;
+  const RpcMethod method_;
+  const absl::Time start_;
+  google::protobuf::Arena arena_;
+  Request* const request_;
+  Response* const response_;
+};
+
+}  // namespace presence
+
+#endif  // SERVICE_GRPC_UNARY_CALL_H_
