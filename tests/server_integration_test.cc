@@ -2,6 +2,7 @@
 // stubs (what any language's client sends): health, graceful shutdown,
 // server-side validation of bad input, and timeouts through the wire.
 #include <cmath>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "presence/event.h"
@@ -123,6 +125,84 @@ TEST_F(ServerIntegrationTest, HealthIsServingForEveryService) {
   EXPECT_EQ(health_->Check(Context().get(), request, &response).error_code(),
             grpc::StatusCode::NOT_FOUND);
 }
+
+TEST_F(ServerIntegrationTest, LivenessIsServingWhateverTheStore) {
+  EXPECT_EQ(Check("liveness"), HealthCheckResponse::SERVING);
+  server_.server().SetServing(false);  // What an unreachable store does.
+  EXPECT_EQ(Check(""), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Check("liveness"), HealthCheckResponse::SERVING);
+  server_.server().SetServing(true);
+  EXPECT_EQ(Check(""), HealthCheckResponse::SERVING);
+}
+
+// Bytes that are not a valid message of the method's request type: a field
+// whose length runs past the end, and a string field with invalid UTF-8.
+class UnparsableRequestTest
+    : public ServerIntegrationTest,
+      public testing::WithParamInterface<std::pair<const char*, const char*>> {
+};
+
+TEST_P(UnparsableRequestTest, IsInvalidArgumentNamingTheMessageType) {
+  const auto& [method, request_type] = GetParam();
+  std::vector<std::string> cases = {std::string("\x0a\x7f\x01", 3)};
+  // Every request but ListGroupsRequest (which has no fields) has a string
+  // field 1.
+  if (std::string(request_type) != "presence.v1.ListGroupsRequest") {
+    cases.push_back(std::string("\x0a\x02\xc3\x28", 4));
+  }
+  for (const std::string& bytes : cases) {
+    grpc::GenericStub stub(channel_);
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer send(&slice, 1);
+    grpc::ByteBuffer received;
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    std::mutex mu;
+    std::condition_variable done_cv;
+    bool done = false;
+    grpc::Status status;
+    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &send,
+                   &received, [&](grpc::Status s) {
+                     std::lock_guard<std::mutex> lock(mu);
+                     status = std::move(s);
+                     done = true;
+                     done_cv.notify_all();
+                   });
+    std::unique_lock<std::mutex> lock(mu);
+    done_cv.wait(lock, [&] { return done; });
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                HasSubstr(absl::StrCat("not a valid ", request_type)))
+        << method;
+  }
+  EXPECT_EQ(HereNow("lobby").total_occupancy(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryUnaryRpc, UnparsableRequestTest,
+    testing::Values(
+        std::make_pair("/presence.v1.PresenceService/HereNow",
+                       "presence.v1.HereNowRequest"),
+        std::make_pair("/presence.v1.PresenceService/WhereNow",
+                       "presence.v1.WhereNowRequest"),
+        std::make_pair("/presence.v1.PresenceService/SetState",
+                       "presence.v1.SetStateRequest"),
+        std::make_pair("/presence.v1.PresenceService/GetState",
+                       "presence.v1.GetStateRequest"),
+        std::make_pair("/presence.v1.PresenceService/Heartbeat",
+                       "presence.v1.HeartbeatRequest"),
+        std::make_pair("/presence.v1.PresenceService/Leave",
+                       "presence.v1.LeaveRequest"),
+        std::make_pair("/presence.v1.ChannelGroupService/AddChannels",
+                       "presence.v1.AddChannelsRequest"),
+        std::make_pair("/presence.v1.ChannelGroupService/RemoveChannels",
+                       "presence.v1.RemoveChannelsRequest"),
+        std::make_pair("/presence.v1.ChannelGroupService/ListChannels",
+                       "presence.v1.ListChannelsRequest"),
+        std::make_pair("/presence.v1.ChannelGroupService/ListGroups",
+                       "presence.v1.ListGroupsRequest"),
+        std::make_pair("/presence.v1.ChannelGroupService/DeleteGroup",
+                       "presence.v1.DeleteGroupRequest")));
 
 TEST_F(ServerIntegrationTest, HeartbeatReportsTimeoutAndInterval) {
   v1::HeartbeatResponse response;

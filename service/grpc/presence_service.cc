@@ -36,9 +36,12 @@ int WalkDepth(const Presence& presence) {
 grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::HereNowRequest, v1::HereNowResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kHereNow);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::HereNowRequest, v1::HereNowResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::HereNowRequest, v1::HereNowResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kHereNow,
+          &call);
+  if (call == nullptr) return reactor;
   const v1::HereNowRequest& request = call->request();
   HereNowRequest query;
   query.channels = ToVector(request.channels());
@@ -77,9 +80,12 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
 grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kWhereNow);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kWhereNow,
+          &call);
+  if (call == nullptr) return reactor;
   absl::StatusOr<WhereNowResult> result =
       presence_->WhereNow({call->request().user_id()});
   if (result.ok()) {
@@ -91,9 +97,12 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
 grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::SetStateRequest, v1::SetStateResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kSetState);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::SetStateRequest, v1::SetStateResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::SetStateRequest, v1::SetStateResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kSetState,
+          &call);
+  if (call == nullptr) return reactor;
   const v1::SetStateRequest& request = call->request();
   SetStateRequest update;
   update.user_id = request.user_id();
@@ -113,9 +122,12 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
 grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::GetStateRequest, v1::GetStateResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kGetState);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::GetStateRequest, v1::GetStateResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::GetStateRequest, v1::GetStateResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kGetState,
+          &call);
+  if (call == nullptr) return reactor;
   const v1::GetStateRequest& request = call->request();
   GetStateRequest query;
   query.user_id = request.user_id();
@@ -135,9 +147,12 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
 grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat,
+          &call);
+  if (call == nullptr) return reactor;
   const v1::HeartbeatRequest& request = call->request();
   HeartbeatRequest heartbeat;
   heartbeat.user_id = request.user_id();
@@ -167,9 +182,11 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
 grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kLeave);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::LeaveRequest, v1::LeaveResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kLeave, &call);
+  if (call == nullptr) return reactor;
   const v1::LeaveRequest& request = call->request();
   LeaveRequest leave;
   leave.user_id = request.user_id();
@@ -216,10 +233,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call =
+  UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
       UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kAddChannels);
-  if (call == nullptr) return context->DefaultReactor();
+          context, raw_request, raw_response, stats_, RpcMethod::kAddChannels,
+          &call);
+  if (call == nullptr) return reactor;
   return call->Finish(presence_->AddChannelsToGroup(
       call->request().group(), ToVector(call->request().channels())));
 }
@@ -227,11 +246,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call =
+  UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
       UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>::Start(
           context, raw_request, raw_response, stats_,
-          RpcMethod::kRemoveChannels);
-  if (call == nullptr) return context->DefaultReactor();
+          RpcMethod::kRemoveChannels, &call);
+  if (call == nullptr) return reactor;
   return call->Finish(presence_->RemoveChannelsFromGroup(
       call->request().group(), ToVector(call->request().channels())));
 }
@@ -239,10 +259,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call =
+  UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
       UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kListChannels);
-  if (call == nullptr) return context->DefaultReactor();
+          context, raw_request, raw_response, stats_, RpcMethod::kListChannels,
+          &call);
+  if (call == nullptr) return reactor;
   absl::StatusOr<std::vector<std::string>> channels =
       presence_->ListChannelsInGroup(call->request().group());
   if (channels.ok()) {
@@ -254,9 +276,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call = UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kListGroups);
-  if (call == nullptr) return context->DefaultReactor();
+  UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
+      UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>::Start(
+          context, raw_request, raw_response, stats_, RpcMethod::kListGroups,
+          &call);
+  if (call == nullptr) return reactor;
   absl::StatusOr<std::vector<std::string>> groups = presence_->ListGroups();
   if (groups.ok()) ToRepeated(*groups, call->response()->mutable_groups());
   return call->Finish(groups.status());
@@ -265,10 +290,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::DeleteGroup(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  auto* call =
+  UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>* call;
+  grpc::ServerUnaryReactor* reactor =
       UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kDeleteGroup);
-  if (call == nullptr) return context->DefaultReactor();
+          context, raw_request, raw_response, stats_, RpcMethod::kDeleteGroup,
+          &call);
+  if (call == nullptr) return reactor;
   return call->Finish(presence_->DeleteGroup(call->request().group()));
 }
 

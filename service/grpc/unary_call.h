@@ -12,11 +12,14 @@
 //   grpc::ServerUnaryReactor* Impl::Leave(grpc::CallbackServerContext* ctx,
 //                                         const grpc::ByteBuffer* in,
 //                                         grpc::ByteBuffer* out) {
-//     auto* call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
-//         ctx, in, out, stats_, RpcMethod::kLeave);
-//     if (call == nullptr) return ctx->DefaultReactor();  // Answered.
+//     UnaryCall<v1::LeaveRequest, v1::LeaveResponse>* call;
+//     grpc::ServerUnaryReactor* reactor =
+//         UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
+//             ctx, in, out, stats_, RpcMethod::kLeave, &call);
+//     if (call == nullptr) return reactor;  // Already answered.
 //     ... call->request() ...; call->response()->...;
-//     return call->Finish(status);  // Or later, from any thread.
+//     call->Finish(status);  // Or later, from any thread.
+//     return reactor;
 //   }
 #ifndef SERVICE_GRPC_UNARY_CALL_H_
 #define SERVICE_GRPC_UNARY_CALL_H_
@@ -40,25 +43,27 @@ namespace presence {
 template <typename Request, typename Response>
 class UnaryCall {
  public:
-  // Parses `raw_request`. Returns the call, or null when the bytes are not a
-  // valid Request: the RPC is then already finished with INVALID_ARGUMENT
-  // and the handler returns `context->DefaultReactor()`. `raw_response` is
-  // where Finish() serializes the answer.
-  static UnaryCall* Start(grpc::CallbackServerContext* context,
-                          const grpc::ByteBuffer* raw_request,
-                          grpc::ByteBuffer* raw_response, RpcStats* stats,
-                          RpcMethod method) {
-    auto* call = new UnaryCall(context, raw_response, stats, method);
+  // Parses `raw_request` and returns the RPC's reactor (what the handler
+  // returns). Sets `*call` to the call, or to null when the bytes are not a
+  // valid Request: the RPC is then already answered with INVALID_ARGUMENT.
+  // `raw_response` is where Finish() serializes the answer.
+  static grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context,
+                                         const grpc::ByteBuffer* raw_request,
+                                         grpc::ByteBuffer* raw_response,
+                                         RpcStats* stats, RpcMethod method,
+                                         UnaryCall** call) {
+    *call = new UnaryCall(context, raw_response, stats, method);
+    grpc::ServerUnaryReactor* reactor = (*call)->reactor_;
     grpc::ByteBuffer bytes(*raw_request);  // Shares the slices.
     grpc::ProtoBufferReader reader(&bytes);
-    if (!call->request_->ParseFromZeroCopyStream(&reader)) {
-      call->Finish(absl::InvalidArgumentError(absl::StrCat(
+    if (!(*call)->request_->ParseFromZeroCopyStream(&reader)) {
+      (*call)->Finish(absl::InvalidArgumentError(absl::StrCat(
           "request: not a valid ", Request::descriptor()->full_name(),
           " (malformed protobuf, or a string field that is not valid "
           "UTF-8)")));
-      return nullptr;
+      *call = nullptr;
     }
-    return call;
+    return reactor;
   }
 
   const Request& request() const { return *request_; }
@@ -66,8 +71,7 @@ class UnaryCall {
   grpc::CallbackServerContext* context() { return context_; }
 
   // Serializes the response (when `status` is OK), finishes the RPC,
-  // records it and deletes the call. Returns the RPC's reactor, for a
-  // handler that finishes before it returns.
+  // records it and deletes the call. Returns the RPC's reactor.
   grpc::ServerUnaryReactor* Finish(const absl::Status& status) {
     grpc::ServerUnaryReactor* reactor = reactor_;
     grpc::Status answer = ToGrpcStatus(status);
@@ -83,6 +87,8 @@ class UnaryCall {
   }
 
  private:
+  // DefaultReactor() may be called only once per RPC: it constructs the
+  // reactor.
   UnaryCall(grpc::CallbackServerContext* context,
             grpc::ByteBuffer* raw_response, RpcStats* stats, RpcMethod method)
       : context_(context),
