@@ -206,6 +206,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
   grpc::ByteBuffer bytes(*request);  // Shares the slices.
   grpc::ProtoBufferReader reader(&bytes);
   if (!watch.ParseFromZeroCopyStream(&reader)) {
+    stats_->RecordUnparsable(RpcMethod::kWatchEvents);
     return WatchReactor::Fail(
         grpc::Status(
             grpc::StatusCode::INVALID_ARGUMENT,

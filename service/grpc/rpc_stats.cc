@@ -85,7 +85,21 @@ void RpcStats::Record(RpcMethod method, grpc::StatusCode code,
   }
 }
 
+void RpcStats::RecordUnparsable(RpcMethod method) {
+  methods_[static_cast<int>(method)].unparsable.fetch_add(
+      1, std::memory_order_relaxed);
+}
+
 void RpcStats::Collect(MetricsWriter& out) const {
+  out.Family("presence_unparsable_requests_total", "counter",
+             "Requests whose bytes were not a valid message of their type.");
+  for (int m = 0; m < kMethods; ++m) {
+    const uint64_t n = methods_[m].unparsable.load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    out.Sample("presence_unparsable_requests_total",
+               {{"grpc_method", std::string(kMethodInfo[m].name)}},
+               static_cast<double>(n));
+  }
   out.Family("grpc_server_handled_total", "counter",
              "RPCs completed on the server, by method and status code.");
   for (int m = 0; m < kMethods; ++m) {

@@ -5,6 +5,8 @@
 //   grpc_server_handled_total{grpc_service,grpc_method,grpc_code}   counter
 //   grpc_server_handling_seconds{grpc_service,grpc_method}          histogram
 //
+//   presence_unparsable_requests_total{grpc_method}                 counter
+//
 // Streams (WatchEvents) are counted when they end; their duration is not a
 // latency and is not timed. Label values come from fixed tables, so the
 // number of series is bounded whatever clients send.
@@ -57,7 +59,12 @@ class RpcStats {
   // Records one finished RPC. `elapsed` is ignored for streams.
   void Record(RpcMethod method, grpc::StatusCode code, absl::Duration elapsed);
 
-  // Writes both families (series with no RPC yet are left out).
+  // Counts a request whose bytes were not a valid message of its type (it
+  // is also Record()ed, as INVALID_ARGUMENT).
+  void RecordUnparsable(RpcMethod method);
+
+  // Writes the families (series with no RPC yet are left out), and
+  // presence_unparsable_requests_total{grpc_method}.
   void Collect(MetricsWriter& out) const;
 
   static constexpr int kMethods = static_cast<int>(RpcMethod::kDeleteGroup) + 1;
@@ -66,6 +73,7 @@ class RpcStats {
  private:
   struct PerMethod {
     std::array<std::atomic<uint64_t>, kCodes> handled{};
+    std::atomic<uint64_t> unparsable{0};
     std::unique_ptr<Histogram> seconds;
   };
   std::array<PerMethod, kMethods> methods_;

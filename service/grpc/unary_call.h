@@ -57,6 +57,7 @@ class UnaryCall {
     grpc::ByteBuffer bytes(*raw_request);  // Shares the slices.
     grpc::ProtoBufferReader reader(&bytes);
     if (!(*call)->request_->ParseFromZeroCopyStream(&reader)) {
+      stats->RecordUnparsable(method);
       (*call)->Finish(absl::InvalidArgumentError(absl::StrCat(
           "request: not a valid ", Request::descriptor()->full_name(),
           " (malformed protobuf, or a string field that is not valid "

@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "service/logging/logging.h"
-#include "service/webhooks/log_throttle.h"
+#include "service/logging/log_throttle.h"
 #include "service/webhooks/webhook_attempt_outcome.h"
 #include "service/webhooks/webhook_counters.h"
 #include "service/webhooks/webhook_queue.h"

@@ -1,5 +1,5 @@
 // LogThrottle with made-up times: nothing sleeps.
-#include "service/webhooks/log_throttle.h"
+#include "service/logging/log_throttle.h"
 
 #include <chrono>
 

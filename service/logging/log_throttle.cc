@@ -1,4 +1,4 @@
-#include "service/webhooks/log_throttle.h"
+#include "service/logging/log_throttle.h"
 
 #include <utility>
 

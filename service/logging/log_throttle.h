@@ -16,8 +16,8 @@
 //
 // Thread-compatible: one thread uses it (the webhook delivery thread), or
 // the callers synchronize.
-#ifndef SERVICE_WEBHOOKS_LOG_THROTTLE_H_
-#define SERVICE_WEBHOOKS_LOG_THROTTLE_H_
+#ifndef SERVICE_LOGGING_LOG_THROTTLE_H_
+#define SERVICE_LOGGING_LOG_THROTTLE_H_
 
 #include <chrono>
 #include <cstdint>
@@ -67,4 +67,4 @@ class LogThrottle {
 
 }  // namespace presence
 
-#endif  // SERVICE_WEBHOOKS_LOG_THROTTLE_H_
+#endif  // SERVICE_LOGGING_LOG_THROTTLE_H_
