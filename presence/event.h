@@ -7,11 +7,19 @@
 //   };
 //   store->AddListener(&printer);
 //
-// Listeners are called synchronously by the thread that made the change,
-// while the store holds the lock of the event's channel: that is what keeps
-// events in order per channel. A listener must therefore be quick, must not
-// block, and must not call back into the store. Events of different
-// channels may be delivered concurrently from different threads.
+// The listener contract, kept by every store (each store's header says which
+// thread calls its listeners):
+// - The events of one channel are delivered in order and never
+//   concurrently: a listener sees a channel's events one at a time, in the
+//   order of the changes. Events of different channels may be delivered
+//   concurrently from different threads.
+// - Listeners are called synchronously from the store's delivery thread
+//   (the memory store: the thread that made the change, holding the
+//   channel's lock; the Redis store: its event-reader thread), so a
+//   listener must be quick, must not block, and must not call back into the
+//   store.
+// - Group changes come in the order of the changes, and a listener gets
+//   every existing group before anything else (PresenceStore::AddListener).
 #ifndef PRESENCE_EVENT_H_
 #define PRESENCE_EVENT_H_
 
@@ -31,7 +39,7 @@ enum class EventType {
   kLeave,        // The user's last session on the channel left.
   kTimeout,      // The user's last session on the channel passed its deadline.
   kStateChange,  // The user's state on the channel changed.
-  // Derived by EventPipeline (event_pipeline.h):
+  // Derived from the above (presence/internal/event_pipeline.h):
   kInterval,  // Periodic summary of a channel above announce_max.
   kActive,    // The channel's occupancy went from 0 to 1.
   kInactive,  // The channel's occupancy went from 1 to 0.
@@ -51,9 +59,16 @@ struct PresenceEvent {
   // The user's state on the channel (JSON object text) for joins with state
   // and state changes; empty otherwise.
   std::string state;
-  // Strictly increasing per channel. The high 32 bits are an epoch that
-  // changes only when an empty channel gets its first occupant; the low 32
-  // bits count the events of the epoch from 1, so a consumer can tell a gap.
+  // Strictly increasing per channel: epoch << 32 | count. The epoch changes
+  // only when the channel becomes active (its occupancy goes from 0 to 1),
+  // and is then max(the current time in whole Unix seconds by the store's
+  // clock, the channel's previous epoch + 1); the count numbers the events
+  // of the epoch from 1, so a consumer can tell a gap. So a channel's epochs
+  // increase even when it reactivates within a second, and (channel,
+  // sequence) does not repeat across restarts of the store (or a Redis that
+  // lost its data) unless the restart is quicker than how far the channel's
+  // epochs ran ahead of the clock (only channels that reactivate more than
+  // once a second run ahead). Consumers may deduplicate by it.
   uint64_t sequence = 0;
 
   // Interval events only: who joined, left and timed out since the previous
@@ -92,7 +107,8 @@ class EventListener {
   // Called once per event; see the file comment for the rules.
   virtual void OnEvent(const PresenceEvent& event) = 0;
 
-  // Called after a group's channels changed, in the order of the changes.
+  // Called after a group's channels changed, in the order of the changes;
+  // and for every existing group when the listener is added.
   virtual void OnGroupChange(const GroupChange& change) {}
 
   // Called when the store may have lost events (its backend became

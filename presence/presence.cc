@@ -129,8 +129,9 @@ absl::StatusOr<HeartbeatResult> Presence::Heartbeat(HeartbeatRequest request) {
   if (!status.ok()) return status;
   HeartbeatResult result;
   result.timeout_seconds = request.timeout_seconds;
-  result.heartbeat_interval_seconds =
-      std::max<uint32_t>(1, request.timeout_seconds / 2 - 1);
+  // max(1, timeout / 2 - 1), without unsigned underflow below 2.
+  const uint32_t half = request.timeout_seconds / 2;
+  result.heartbeat_interval_seconds = half > 2 ? half - 1 : 1;
   return result;
 }
 

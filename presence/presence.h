@@ -1,9 +1,9 @@
 // Presence: the presence library's front door. It validates every request
-// against Limits (validation.h), normalises it (sorted, de-duplicated names;
-// canonical state; resolved timeout and page size) and hands it to a
-// PresenceStore. Nothing reaches a store unvalidated, so every store answers
-// bad input identically: INVALID_ARGUMENT naming the field and the rule, and
-// nothing changed.
+// against Limits (presence/internal/validation.h), normalises it (sorted,
+// de-duplicated names; canonical state; resolved timeout and page size) and
+// hands it to a PresenceStore. Nothing reaches a store unvalidated, so every
+// store answers bad input identically: INVALID_ARGUMENT naming the field and
+// the rule, and nothing changed.
 //
 //   auto store = presence::NewMemoryStore({}, presence::Clock::Real());
 //   presence::Presence presence(store.get(), presence::Limits());

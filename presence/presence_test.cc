@@ -3,6 +3,7 @@
 #include "presence/presence.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -72,6 +73,24 @@ TEST_F(PresenceTest, ShortTimeoutsStillSuggestAtLeastOneSecond) {
   absl::StatusOr<HeartbeatResult> result = presence.Heartbeat(request);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->heartbeat_interval_seconds, 1u);
+}
+
+TEST_F(PresenceTest, IntervalIsMaxOfOneAndHalfTheTimeoutLessOne) {
+  Limits limits;
+  limits.min_timeout_seconds = 1;
+  Presence presence(store_.get(), limits);
+  // timeout -> max(1, timeout / 2 - 1), in whole seconds; no underflow.
+  const std::pair<uint32_t, uint32_t> cases[] = {
+      {1, 1}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {6, 2}, {3600, 1799}};
+  for (const auto& [timeout, interval] : cases) {
+    HeartbeatRequest request = Heartbeat();
+    request.timeout_seconds = timeout;
+    absl::StatusOr<HeartbeatResult> result = presence.Heartbeat(request);
+    ASSERT_TRUE(result.ok()) << timeout << ": " << result.status();
+    EXPECT_EQ(result->timeout_seconds, timeout);
+    EXPECT_EQ(result->heartbeat_interval_seconds, interval) << timeout;
+  }
+  EXPECT_EQ(limits.max_timeout_seconds, 3600u);
 }
 
 TEST_F(PresenceTest, TimeoutOutsideBoundsIsRefused) {

@@ -1,10 +1,11 @@
 // PresenceStore: where presence lives. The embedded in-memory store
-// (memory_store.h) is the default; a Redis-backed store shares this
-// interface and the conformance suite (store_conformance.h) runs against
-// every implementation.
+// (presence/store/memory/memory_store.h) is the default; the Redis-backed
+// store (presence/store/redis/redis_store.h) shares this interface, and the
+// conformance suite (presence/testing/store_conformance.h) runs against
+// both.
 //
-// Callers go through Presence (presence.h), which validates requests and
-// normalises them before they reach a store; a store may therefore assume:
+// Callers go through Presence (presence/presence.h), which validates requests
+// and normalises them before they reach a store; a store may therefore assume:
 // names are valid, channel and group lists are sorted and free of duplicates,
 // states are canonical JSON objects within limits, HeartbeatRequest has a
 // non-zero timeout, HereNowRequest has a non-zero limit, and a
@@ -59,8 +60,9 @@ class PresenceStore {
   virtual absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) = 0;
 
   // Times out every membership whose last session passed its deadline, and
-  // emits the interval events that are due. The server calls this
-  // periodically; tests call it after moving the clock.
+  // emits the interval events that are due. A channel's timeouts due
+  // together come in deadline order, then user-id order (byte-wise). The
+  // server calls this periodically; tests call it after moving the clock.
   virtual absl::Status ExpireSessions() = 0;
 
   // Channel groups. AddChannels creates the group; FAILED_PRECONDITION when
@@ -76,10 +78,13 @@ class PresenceStore {
   virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
   virtual absl::Status DeleteGroup(absl::string_view group) = 0;
 
-  // Registers `listener` for every event from now on (see event.h): the
-  // consumer events of EventPipeline (joins, leaves, timeouts and state
-  // changes, active/inactive, interval events above announce_max, with
-  // per-channel sequences) and group changes.
+  // Registers `listener` for every event from now on, under the rules of
+  // event.h: the consumer events (joins, leaves, timeouts and state changes,
+  // active/inactive, interval events above announce_max, with per-channel
+  // sequences) and group changes. Atomically with the registration, it
+  // first sends the listener every existing group (OnGroupChange, in group
+  // order, each with its sorted channels), before any later event or
+  // change, so a listener that mirrors groups never misses or reorders one.
   virtual void AddListener(EventListener* listener) = 0;
 
   // Unregisters `listener`; no call to it is in progress when this returns.
@@ -87,15 +92,15 @@ class PresenceStore {
 
   // Registers `listener` for events whose side effects must happen once
   // across all replicas sharing the store (webhooks): with several replicas,
-  // one of them at a time delivers each event to its exclusive listeners.
-  // A store of one process delivers them as AddListener does. Group changes
-  // are not sent to exclusive listeners.
-  virtual void AddExclusiveListener(EventListener* listener) {
-    AddListener(listener);
-  }
-  virtual void RemoveExclusiveListener(EventListener* listener) {
-    RemoveListener(listener);
-  }
+  // one of them at a time delivers each event to its exclusive listeners,
+  // at least once (around a handover between replicas an event may come
+  // twice; deduplicate by channel and sequence). A store of one process
+  // delivers every event to them as it does to AddListener's. Exclusive
+  // listeners get events only: no group changes (nor the replay) and no
+  // OnEventsInterrupted. The rules of event.h apply; each store's header
+  // says which thread calls them.
+  virtual void AddExclusiveListener(EventListener* listener) = 0;
+  virtual void RemoveExclusiveListener(EventListener* listener) = 0;
 
   // Waits until every event of the changes made before the call has been
   // delivered to listeners (stores that deliver asynchronously), or fails.

@@ -1,7 +1,8 @@
 // The requests and results of the presence library: plain values, no gRPC.
 //
 // State is carried as compact JSON text of an object ("" means no state).
-// Names and ids are UTF-8 strings; see validation.h for the rules.
+// Names and ids are UTF-8 strings; see presence/internal/validation.h for the
+// rules.
 #ifndef PRESENCE_TYPES_H_
 #define PRESENCE_TYPES_H_
 

@@ -11,22 +11,25 @@ Ticker::~Ticker() { Stop(); }
 
 void Ticker::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Ticker::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
+  while (true) {
+    {
+      MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
     if (!task_().ok()) failures_.fetch_add(1);
     runs_.fetch_add(1);
-    lock.lock();
-    wake_.wait_for(lock, absl::ToChronoNanoseconds(period_),
-                   [this] { return stopping_; });
+    MutexLock lock(&mu_);
+    wake_.WaitFor(
+        &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; },
+        period_);
   }
 }
 

@@ -1,6 +1,6 @@
 // Ticker: a background thread that runs a task every `period`: the server
-// sweeps timed-out sessions (PresenceStore::ExpireSessions) and emits due
-// interval events (EventPipeline::Tick) with it.
+// sweeps timed-out sessions with it (PresenceStore::ExpireSessions, which
+// also emits the interval events due).
 //
 //   presence::Ticker expirer([&] { return store->ExpireSessions(); },
 //                            absl::Milliseconds(10));
@@ -13,14 +13,14 @@
 #define PRESENCE_BASE_TICKER_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "presence/base/mutex.h"
 
 namespace presence {
 
@@ -33,20 +33,20 @@ class Ticker {
   Ticker& operator=(const Ticker&) = delete;
 
   // Stops the thread and waits for it; idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Returns how many times the task ran, and how many of those failed.
   uint64_t runs() const { return runs_.load(); }
   uint64_t failures() const { return failures_.load(); }
 
  private:
-  void Run();
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::function<absl::Status()> task_;
   const absl::Duration period_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // Guarded by mu_.
+  Mutex mu_;
+  CondVar wake_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> runs_{0};
   std::atomic<uint64_t> failures_{0};
   std::thread thread_;  // Last: starts after the members it uses.

@@ -1,9 +1,7 @@
 #include "presence/base/ticker.h"
 
-#include <condition_variable>
-#include <mutex>
-
 #include "gtest/gtest.h"
+#include "presence/base/mutex.h"
 
 namespace presence {
 namespace {
@@ -11,22 +9,22 @@ namespace {
 // A task that counts its runs and fails every second one.
 class CountingTask {
  public:
-  absl::Status Run() {
-    std::lock_guard<std::mutex> lock(mu_);
+  absl::Status Run() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     ++calls_;
-    called_.notify_all();
+    called_.SignalAll();
     return calls_ % 2 == 0 ? absl::UnavailableError("down") : absl::OkStatus();
   }
 
-  void WaitForCalls(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    called_.wait(lock, [&] { return calls_ >= n; });
+  void WaitForCalls(int n) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    while (calls_ < n) called_.Wait(&mu_);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable called_;
-  int calls_ = 0;
+  Mutex mu_;
+  CondVar called_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 TEST(TickerTest, RunsRepeatedlyAndCountsFailures) {

@@ -2,6 +2,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "presence/internal/listener_list.h"
+#include "presence/testing/event_recorder.h"
 
 namespace presence {
 namespace {
@@ -38,6 +40,42 @@ TEST(ChannelGroupRegistryTest, LimitCountsDistinctChannels) {
   EXPECT_EQ(groups.Add("new", {"1", "2", "3", "4"}).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(groups.Groups(), ElementsAre("g"));
+}
+
+TEST(ChannelGroupRegistryTest, ReplaySendsEveryGroupBeforeRegistering) {
+  ListenerList listeners;
+  ChannelGroupRegistry groups(10, &listeners);
+  ASSERT_TRUE(groups.Add("g2", {"c"}).ok());
+  ASSERT_TRUE(groups.Add("g1", {"b", "a"}).ok());
+  EventRecorder recorder;
+  bool registered = false;
+  groups.ReplayThenRegister(&recorder, [&] {
+    // The replay is complete when the listener is registered.
+    EXPECT_EQ(recorder.TakeGroupChanges().size(), 2u);
+    listeners.Add(&recorder);
+    registered = true;
+  });
+  EXPECT_TRUE(registered);
+  ASSERT_TRUE(groups.Delete("g2").ok());
+  std::vector<GroupChange> changes = recorder.TakeGroupChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].group, "g2");
+  EXPECT_THAT(changes[0].channels, ElementsAre());
+  listeners.Remove(&recorder);
+}
+
+TEST(ChannelGroupRegistryTest, ReplayIsInGroupOrderWithSortedChannels) {
+  ChannelGroupRegistry groups(10);
+  ASSERT_TRUE(groups.Add("zeta", {"y", "x"}).ok());
+  ASSERT_TRUE(groups.Add("alpha", {"b", "a"}).ok());
+  EventRecorder recorder;
+  groups.ReplayThenRegister(&recorder, [] {});
+  std::vector<GroupChange> changes = recorder.TakeGroupChanges();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].group, "alpha");
+  EXPECT_THAT(changes[0].channels, ElementsAre("a", "b"));
+  EXPECT_EQ(changes[1].group, "zeta");
+  EXPECT_THAT(changes[1].channels, ElementsAre("x", "y"));
 }
 
 }  // namespace

@@ -24,19 +24,20 @@ EventPipeline::Shard& EventPipeline::ShardFor(const std::string& channel) {
 size_t EventPipeline::tracked_channels() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    MutexLock lock(&shard.mu);
     n += shard.channels.size();
   }
   return n;
 }
 
-void EventPipeline::Emit(ChannelState& state, PresenceEvent& event) {
+void EventPipeline::EmitLocked(Shard& shard, ChannelState& state,
+                               PresenceEvent& event) {
   event.sequence = (uint64_t{state.epoch} << 32) | ++state.count;
   listeners_.Notify(event);
 }
 
-void EventPipeline::Accumulate(ChannelState& state,
-                               const PresenceEvent& event) {
+void EventPipeline::AccumulateLocked(Shard& shard, ChannelState& state,
+                                     const PresenceEvent& event) {
   if (state.lists_overflowed) return;
   std::vector<std::string>& list = event.type == EventType::kJoin ? state.joined
                                    : event.type == EventType::kLeave
@@ -55,8 +56,8 @@ void EventPipeline::Accumulate(ChannelState& state,
   list.push_back(event.user_id);
 }
 
-void EventPipeline::EmitInterval(const std::string& channel,
-                                 ChannelState& state, absl::Time now) {
+void EventPipeline::EmitIntervalLocked(Shard& shard, const std::string& channel,
+                                       ChannelState& state, absl::Time now) {
   PresenceEvent event;
   event.type = EventType::kInterval;
   event.channel = channel;
@@ -68,12 +69,12 @@ void EventPipeline::EmitInterval(const std::string& channel,
   event.here_now_refresh = state.lists_overflowed;
   state.lists_overflowed = false;
   state.list_bytes = 0;
-  Emit(state, event);
+  EmitLocked(shard, state, event);
 }
 
 void EventPipeline::OnEvent(const PresenceEvent& raw) {
   Shard& shard = ShardFor(raw.channel);
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   ChannelState& state = shard.channels[raw.channel];
   const uint32_t epoch = static_cast<uint32_t>(raw.sequence >> 32);
   if (state.epoch != epoch) {
@@ -85,7 +86,7 @@ void EventPipeline::OnEvent(const PresenceEvent& raw) {
   PresenceEvent event = raw;
 
   if (!ChangesMembership(raw.type)) {
-    Emit(state, event);
+    EmitLocked(shard, state, event);
     return;
   }
   if (before == 0 && raw.occupancy > 0) {
@@ -94,7 +95,7 @@ void EventPipeline::OnEvent(const PresenceEvent& raw) {
     active.channel = raw.channel;
     active.occupancy = raw.occupancy;
     active.time = raw.time;
-    Emit(state, active);
+    EmitLocked(shard, state, active);
   }
   if (raw.occupancy > options_.announce_max) {
     if (!state.interval_mode) {
@@ -102,17 +103,17 @@ void EventPipeline::OnEvent(const PresenceEvent& raw) {
       state.next_interval = raw.time + options_.interval;
       shard.interval_channels.insert(raw.channel);
     }
-    Accumulate(state, raw);
+    AccumulateLocked(shard, state, raw);
   } else {
     if (state.interval_mode) {
       // Back to per-user events: first what is pending, as it stood.
       state.occupancy = before;
-      EmitInterval(raw.channel, state, raw.time);
+      EmitIntervalLocked(shard, raw.channel, state, raw.time);
       state.occupancy = raw.occupancy;
       state.interval_mode = false;
       shard.interval_channels.erase(raw.channel);
     }
-    Emit(state, event);
+    EmitLocked(shard, state, event);
   }
   if (raw.occupancy == 0) {
     PresenceEvent inactive;
@@ -120,7 +121,7 @@ void EventPipeline::OnEvent(const PresenceEvent& raw) {
     inactive.channel = raw.channel;
     inactive.occupancy = 0;
     inactive.time = raw.time;
-    Emit(state, inactive);
+    EmitLocked(shard, state, inactive);
     shard.channels.erase(raw.channel);  // A new occupant starts a new epoch.
   }
 }
@@ -132,11 +133,11 @@ void EventPipeline::OnGroupChange(const GroupChange& change) {
 void EventPipeline::Tick() {
   const absl::Time now = clock_->Now();
   for (Shard& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    MutexLock lock(&shard.mu);
     for (const std::string& channel : shard.interval_channels) {
       ChannelState& state = shard.channels[channel];
       if (state.next_interval > now) continue;
-      EmitInterval(channel, state, now);
+      EmitIntervalLocked(shard, channel, state, now);
       // The next one a period later; after a late tick, a period from now
       // rather than a burst of catch-up events.
       state.next_interval += options_.interval;

@@ -1,11 +1,12 @@
-// EventPipeline: turns a store's events into the events consumers receive.
+// EventPipeline: turns a store's raw events into the events consumers
+// receive. The memory store sends its raw events through one before its
+// listeners (the service's event fan-out, webhooks) see them:
 //
-// It sits between a store and the consumers (the WatchEvents hub, webhooks):
+//   memory store --OnEvent--> EventPipeline --OnEvent--> listeners
 //
-//   store --OnEvent--> EventPipeline --OnEvent--> watch hub, webhooks
-//
-// and adds what presence consumers expect on top of the store's raw
-// join / leave / timeout / state-change events:
+// (the Redis store applies the same rules in its scripts,
+// presence/store/redis/redis_scripts.lua). It adds what presence consumers
+// expect on top of the raw join / leave / timeout / state-change events:
 // - ACTIVE before the join that takes a channel from 0 to 1 occupant, and
 //   INACTIVE after the leave or timeout that takes it from 1 to 0;
 // - interval mode (PubNub's "announce max"): while a channel has more than
@@ -17,28 +18,32 @@
 //   sent as a last INTERVAL event and per-user events resume. State changes
 //   are always sent one by one.
 // - the sequence numbers consumers see: per channel, strictly increasing,
-//   consecutive within an epoch (see PresenceEvent::sequence).
+//   consecutive within an epoch (see PresenceEvent::sequence). The epoch is
+//   the raw event's (sequence >> 32); the pipeline counts its events anew
+//   whenever it changes.
 //
 //   EventPipeline pipeline(EventOptions(), clock);
-//   store->AddListener(&pipeline);
-//   pipeline.AddListener(&hub);
-//   ... every 100 ms: pipeline.Tick();  // Emits the INTERVAL events due.
+//   raw_listeners.Add(&pipeline);  // The store's raw events.
+//   pipeline.AddListener(&consumer);
+//   ... periodically: pipeline.Tick();  // Emits the INTERVAL events due.
 //
 // Thread-safe. Output listeners are called with the channel's pipeline lock
 // held, which keeps per-channel order; the rules of event.h apply to them.
+// Raw events of one channel must come in order and one at a time.
 #ifndef PRESENCE_INTERNAL_EVENT_PIPELINE_H_
 #define PRESENCE_INTERNAL_EVENT_PIPELINE_H_
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
+#include "presence/base/mutex.h"
 #include "presence/clock.h"
 #include "presence/event.h"
 #include "presence/internal/listener_list.h"
@@ -57,8 +62,10 @@ class EventPipeline : public EventListener {
   // Emits the INTERVAL events that are due at the clock's current time.
   void Tick();
 
-  // Consumers; see ListenerList.
-  void AddListener(EventListener* listener) { listeners_.Add(listener); }
+  // Consumers; see ListenerList (`group_changes` false: events only).
+  void AddListener(EventListener* listener, bool group_changes = true) {
+    listeners_.Add(listener, group_changes);
+  }
   void RemoveListener(EventListener* listener) { listeners_.Remove(listener); }
 
   // Returns the number of channels the pipeline keeps state for (occupied
@@ -79,19 +86,25 @@ class EventPipeline : public EventListener {
     bool lists_overflowed = false;
   };
 
+  // Channels are spread over shards by name; a channel's events are
+  // processed and emitted with its shard's lock held.
   struct Shard {
-    mutable std::mutex mu;
-    absl::flat_hash_map<std::string, ChannelState> channels;  // mu
-    absl::flat_hash_set<std::string> interval_channels;       // mu
+    mutable Mutex mu;
+    absl::flat_hash_map<std::string, ChannelState> channels ABSL_GUARDED_BY(mu);
+    absl::flat_hash_set<std::string> interval_channels ABSL_GUARDED_BY(mu);
   };
 
   static constexpr size_t kShards = 16;
 
-  // The helpers run with the shard's lock held.
-  void Emit(ChannelState& state, PresenceEvent& event);
-  void EmitInterval(const std::string& channel, ChannelState& state,
-                    absl::Time now);
-  void Accumulate(ChannelState& state, const PresenceEvent& event);
+  // `state` is a channel's entry in `shard.channels`.
+  void EmitLocked(Shard& shard, ChannelState& state, PresenceEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void EmitIntervalLocked(Shard& shard, const std::string& channel,
+                          ChannelState& state, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void AccumulateLocked(Shard& shard, ChannelState& state,
+                        const PresenceEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   Shard& ShardFor(const std::string& channel);
 

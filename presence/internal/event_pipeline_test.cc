@@ -1,5 +1,6 @@
 // EventPipeline on its own, fed raw events by hand. The conformance suite
-// (store_conformance.cc) checks the same behaviour through real stores.
+// (presence/testing/store_conformance.cc) checks the same behaviour through
+// real stores.
 #include "presence/internal/event_pipeline.h"
 
 #include <string>

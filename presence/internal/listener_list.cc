@@ -1,37 +1,42 @@
 #include "presence/internal/listener_list.h"
 
 #include <algorithm>
-#include <mutex>
 
 namespace presence {
 
-void ListenerList::Add(EventListener* listener) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  listeners_.push_back(listener);
+void ListenerList::Add(EventListener* listener, bool group_changes) {
+  WriterMutexLock lock(&mu_);
+  listeners_.push_back(Entry{listener, group_changes});
   count_.store(listeners_.size(), std::memory_order_release);
 }
 
 void ListenerList::Remove(EventListener* listener) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener),
+  WriterMutexLock lock(&mu_);
+  listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
+                                  [listener](const Entry& entry) {
+                                    return entry.listener == listener;
+                                  }),
                    listeners_.end());
   count_.store(listeners_.size(), std::memory_order_release);
 }
 
 void ListenerList::Notify(const PresenceEvent& event) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  for (EventListener* listener : listeners_) listener->OnEvent(event);
+  ReaderMutexLock lock(&mu_);
+  for (const Entry& entry : listeners_) entry.listener->OnEvent(event);
 }
 
 void ListenerList::NotifyGroupChange(const GroupChange& change) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  for (EventListener* listener : listeners_) listener->OnGroupChange(change);
+  ReaderMutexLock lock(&mu_);
+  for (const Entry& entry : listeners_) {
+    if (entry.group_changes) entry.listener->OnGroupChange(change);
+  }
 }
 
 void ListenerList::NotifyInterrupted(const absl::Status& status) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  for (EventListener* listener : listeners_)
-    listener->OnEventsInterrupted(status);
+  ReaderMutexLock lock(&mu_);
+  for (const Entry& entry : listeners_) {
+    entry.listener->OnEventsInterrupted(status);
+  }
 }
 
 }  // namespace presence

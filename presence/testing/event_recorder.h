@@ -7,10 +7,11 @@
 #ifndef PRESENCE_TESTING_EVENT_RECORDER_H_
 #define PRESENCE_TESTING_EVENT_RECORDER_H_
 
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "presence/base/mutex.h"
 #include "presence/event.h"
 
 namespace presence {
@@ -19,31 +20,31 @@ namespace presence {
 class EventRecorder : public EventListener {
  public:
   void OnEvent(const PresenceEvent& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     events_.push_back(event);
   }
 
   void OnGroupChange(const GroupChange& change) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     group_changes_.push_back(change);
   }
 
   // Returns the events recorded since the last call, and forgets them.
   std::vector<PresenceEvent> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return std::exchange(events_, {});
   }
 
   // Returns the group changes recorded since the last call, and forgets them.
   std::vector<GroupChange> TakeGroupChanges() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return std::exchange(group_changes_, {});
   }
 
  private:
-  std::mutex mu_;
-  std::vector<PresenceEvent> events_;
-  std::vector<GroupChange> group_changes_;
+  Mutex mu_;
+  std::vector<PresenceEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<GroupChange> group_changes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace presence

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +73,10 @@ absl::Status RedisServer::Launch() {
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");
   if (pid_ == 0) {
+    // A test that crashes must not leave its server behind (nor holding the
+    // test's stderr open). Tied to the thread that forks, which is the test
+    // binary's main thread in every test.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     // Redis prints its start-up banner on stdout; keep test logs readable.
     const int null = open("/dev/null", O_WRONLY);
     if (null >= 0) dup2(null, STDOUT_FILENO);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 
 namespace presence {
@@ -195,6 +196,23 @@ TEST_P(StoreConformanceTest, HeartbeatAfterDeadlineIsTimeoutThenJoin) {
   EXPECT_THAT(Summary(TakeEvents()),
               ElementsAre("timeout alice@lobby 0", "inactive@lobby 0",
                           "active@lobby 1", "join alice@lobby 1"));
+}
+
+// Found by the differential test (seed 1): the memory store emitted
+// timeouts due together in its timing wheel's order.
+TEST_P(StoreConformanceTest, TimeoutsDueTogetherComeByDeadlineThenUserId) {
+  Join("keep", {"lobby"}, 60);
+  Join("b", {"lobby"}, 5);
+  Join("a", {"lobby"}, 5);
+  Join("z", {"hall"}, 3);
+  Join("y", {"hall"}, 4);
+  Join("x", {"hall"}, 4);
+  TakeEvents();
+  Advance(absl::Seconds(5));
+  EXPECT_THAT(
+      Summary(TakeEvents()),
+      ElementsAre("timeout z@hall 2", "timeout x@hall 1", "timeout y@hall 0",
+                  "inactive@hall 0", "timeout a@lobby 2", "timeout b@lobby 1"));
 }
 
 TEST_P(StoreConformanceTest, TimeoutOfOneUserLeavesOthers) {
@@ -748,6 +766,117 @@ TEST_P(StoreConformanceTest, GroupChangesAreReported) {
   EXPECT_THAT(changes[0].channels, ElementsAre("a", "b"));
   EXPECT_THAT(changes[1].channels, ElementsAre("b"));
   EXPECT_THAT(changes[2].channels, IsEmpty());
+}
+
+// The epochs (sequence >> 32) of the ACTIVE events among `events`.
+std::vector<uint64_t> ActiveEpochs(const std::vector<PresenceEvent>& events) {
+  std::vector<uint64_t> epochs;
+  for (const PresenceEvent& e : events) {
+    if (e.type == EventType::kActive) epochs.push_back(e.sequence >> 32);
+  }
+  return epochs;
+}
+
+TEST_P(StoreConformanceTest, AChannelsEpochIsTheSecondOrOneAboveTheLast) {
+  const uint64_t t = absl::ToUnixSeconds(clock_.Now());
+  clock_.Advance(absl::Milliseconds(250));  // Within the second t.
+  // Reactivated three times within one simulated second: each activation
+  // still gets a greater epoch.
+  for (int i = 0; i < 3; ++i) {
+    Join("alice", {"lobby"});
+    ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
+    clock_.Advance(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(ActiveEpochs(TakeEvents()), ElementsAre(t, t + 1, t + 2));
+  // A second later the epochs are still ahead of the clock: one above the
+  // last again.
+  Advance(absl::Seconds(1));
+  Join("alice", {"lobby"}, 1);
+  Advance(absl::Seconds(1));  // Times out.
+  EXPECT_THAT(ActiveEpochs(TakeEvents()), ElementsAre(t + 3));
+  // Once the clock has passed them, the current second. Another channel
+  // was never active: the current second too.
+  Advance(absl::Seconds(5));
+  Join("alice", {"lobby", "other"});
+  std::vector<PresenceEvent> events = TakeEvents();
+  EXPECT_THAT(ActiveEpochs(events), ElementsAre(t + 7, t + 7));
+  for (const PresenceEvent& e : events) {
+    EXPECT_EQ(e.sequence & 0xffffffffu, e.type == EventType::kActive ? 1u : 2u);
+  }
+}
+
+TEST_P(StoreConformanceTest, ARestartedStoreDoesNotReuseEpochs) {
+  const uint64_t t = absl::ToUnixSeconds(clock_.Now());
+  for (int i = 0; i < 3; ++i) {
+    Join("alice", {"lobby"});
+    ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"lobby"})).ok());
+  }
+  std::vector<PresenceEvent> before = TakeEvents();
+  EXPECT_THAT(ActiveEpochs(before), ElementsAre(t, t + 1, t + 2));
+  // A restart: a new store on the same clock, which has moved on by as much
+  // as the epochs ran ahead (for Redis, a Redis that lost its data).
+  store_->RemoveListener(&events_);
+  presence_.reset();
+  store_.reset();
+  clock_.Advance(absl::Seconds(3));
+  store_ = GetParam().make(&clock_, config_);
+  ASSERT_NE(store_, nullptr);
+  presence_ = std::make_unique<Presence>(store_.get(), limits_);
+  store_->AddListener(&events_);
+  Join("alice", {"lobby"});
+  std::vector<PresenceEvent> after = TakeEvents();
+  EXPECT_THAT(ActiveEpochs(after), ElementsAre(t + 3));
+  for (const PresenceEvent& old : before) {
+    for (const PresenceEvent& e : after) EXPECT_GT(e.sequence, old.sequence);
+  }
+}
+
+TEST_P(StoreConformanceTest, ANewListenerGetsEveryGroupFirst) {
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g2", {"z"}).ok());
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g1", {"b", "a"}).ok());
+  ASSERT_TRUE(presence_->AddChannelsToGroup("gone", {"x"}).ok());
+  ASSERT_TRUE(presence_->DeleteGroup("gone").ok());
+  Join("alice", {"a"});
+  TakeEvents();  // Everything so far is delivered.
+  EventRecorder late;
+  store_->AddListener(&late);
+  // The replay comes before anything later: a change and an event.
+  std::vector<GroupChange> replay = late.TakeGroupChanges();
+  ASSERT_EQ(replay.size(), 2u);
+  EXPECT_EQ(replay[0].group, "g1");
+  EXPECT_THAT(replay[0].channels, ElementsAre("a", "b"));
+  EXPECT_EQ(replay[1].group, "g2");
+  EXPECT_THAT(replay[1].channels, ElementsAre("z"));
+  EXPECT_THAT(late.Take(), IsEmpty());
+  ASSERT_TRUE(presence_->RemoveChannelsFromGroup("g1", {"a"}).ok());
+  Join("bob", {"a"});
+  ASSERT_TRUE(store_->SyncEvents().ok());
+  std::vector<GroupChange> changes = late.TakeGroupChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].group, "g1");
+  EXPECT_THAT(changes[0].channels, ElementsAre("b"));
+  EXPECT_THAT(Summary(late.Take()), ElementsAre("join bob@a 2"));
+  store_->RemoveListener(&late);
+}
+
+TEST_P(StoreConformanceTest, ExclusiveListenersGetEventsButNoGroupChanges) {
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"a"}).ok());
+  EventRecorder exclusive;
+  store_->AddExclusiveListener(&exclusive);
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"b"}).ok());
+  Join("alice", {"lobby"});
+  // A store of several replicas delivers them from one replica, later.
+  std::vector<PresenceEvent> events;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (events.size() < 2 && absl::Now() < deadline) {
+    std::vector<PresenceEvent> more = exclusive.Take();
+    events.insert(events.end(), more.begin(), more.end());
+    if (events.size() < 2) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_THAT(Summary(events),
+              ElementsAre("active@lobby 1", "join alice@lobby 1"));
+  store_->RemoveExclusiveListener(&exclusive);
+  EXPECT_THAT(exclusive.TakeGroupChanges(), IsEmpty());
 }
 
 TEST_P(StoreConformanceTest, UsersAreIsolated) {

@@ -2,22 +2,31 @@
 // written against the interface (through Presence, with a simulated clock)
 // so the same tests run on the embedded store and on Redis.
 //
-// A store's test instantiates it with a factory:
+// A store's test (target //presence/testing:store_conformance) instantiates
+// it with a factory, as presence/store/memory/memory_store_test.cc does:
+//
+//   #include "presence/testing/store_conformance.h"
 //
 //   INSTANTIATE_TEST_SUITE_P(
 //       Memory, StoreConformanceTest,
 //       testing::Values(presence::StoreFactory{
-//           "memory", [](presence::Clock* clock, const StoreConfig& config) {
-//             return presence::NewMemoryStore({config.limits, config.events},
-//                                             clock);
+//           "memory",
+//           [](presence::Clock* clock, const presence::StoreConfig& config) {
+//             presence::MemoryStoreOptions options;
+//             options.limits = config.limits;
+//             options.events = config.events;
+//             return presence::NewMemoryStore(options, clock);
 //           }}),
 //       [](const auto& info) { return info.param.name; });
+//
+// A factory may be called more than once in a test (a restart: the suite
+// destroys the first store before it makes the next); each call returns an
+// empty store, as a restarted process (or a Redis that lost its data) has.
 #ifndef PRESENCE_TESTING_STORE_CONFORMANCE_H_
 #define PRESENCE_TESTING_STORE_CONFORMANCE_H_
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 

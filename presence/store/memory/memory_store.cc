@@ -4,11 +4,11 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "presence/base/mutex.h"
 #include "presence/internal/channel_group_registry.h"
 #include "presence/internal/event_pipeline.h"
 #include "presence/internal/listener_list.h"
@@ -87,77 +88,98 @@ struct Channel {
   uint64_t sequence;  // Of the channel's last event.
 };
 
+// A sixteenth of the channels (by NameTable::ShardOf of the name), with
+// their memberships, sessions, states and deadlines.
 struct Shard {
   explicit Shard(const MemoryStoreOptions& options)
       : wheel(options.wheel_slot_bits) {}
 
-  std::mutex mu;
-  // Everything below is guarded by mu.
-  ChunkedVector<Membership> memberships;
-  uint32_t used = 0;           // Membership slots ever handed out.
-  std::vector<uint32_t> free;  // Released membership slots.
-  TimingWheel wheel;           // Node i is membership i.
-  absl::flat_hash_map<Id, Channel> channels;
-  absl::flat_hash_map<uint32_t, std::string> states;  // By membership.
+  Mutex mu;
+  ChunkedVector<Membership> memberships ABSL_GUARDED_BY(mu);
+  // Membership slots ever handed out.
+  uint32_t used ABSL_GUARDED_BY(mu) = 0;
+  std::vector<uint32_t> free ABSL_GUARDED_BY(mu);  // Released slots.
+  TimingWheel wheel ABSL_GUARDED_BY(mu);           // Node i is membership i.
+  absl::flat_hash_map<Id, Channel> channels ABSL_GUARDED_BY(mu);
+  // By membership.
+  absl::flat_hash_map<uint32_t, std::string> states ABSL_GUARDED_BY(mu);
   // Memberships with more than one session (Membership::session is
   // kMultiSession); a single session is kept inline in the membership.
-  absl::flat_hash_map<uint32_t, absl::InlinedVector<Session, 2>> sessions;
-  uint32_t epochs = 0;  // Channel records created, for event sequences.
+  absl::flat_hash_map<uint32_t, absl::InlinedVector<Session, 2>> sessions
+      ABSL_GUARDED_BY(mu);
+  // The last epoch of channels that went inactive, kept while it may still
+  // matter (see MemoryStore::NewEpochLocked); each entry holds a reference
+  // to the channel's name, so the id stays the channel's.
+  absl::flat_hash_map<Id, uint32_t> past_epochs ABSL_GUARDED_BY(mu);
+  // The Unix second past_epochs was last pruned at: every pruned epoch was
+  // below it. Only grows.
+  int64_t pruned_second ABSL_GUARDED_BY(mu) = 0;
 };
 
 // user -> channels, the index behind WhereNow. Sharded like the user names
-// (NameTable::ShardOf), and locked after any presence shard.
+// (NameTable::ShardOf); its locks are taken after any presence shard's.
 class UserIndex {
  public:
-  // The lock of the index shard holding `user` (whose name hashes to
-  // `shard`, see NameTable::ShardOf).
-  std::mutex& mu(size_t shard) { return shards_[shard].mu; }
-
-  // The callers below hold mu(user).
   void Add(Id user, Id channel) {
-    shards_[NameTable::ShardOf(user)].channels[user].push_back(channel);
+    Shard& shard = shards_[NameTable::ShardOf(user)];
+    MutexLock lock(&shard.mu);
+    shard.channels[user].push_back(channel);
   }
 
   void Remove(Id user, Id channel) {
-    auto& map = shards_[NameTable::ShardOf(user)].channels;
-    auto it = map.find(user);
-    if (it == map.end()) return;
+    Shard& shard = shards_[NameTable::ShardOf(user)];
+    MutexLock lock(&shard.mu);
+    auto it = shard.channels.find(user);
+    if (it == shard.channels.end()) return;
     auto& list = it->second;
     auto pos = std::find(list.begin(), list.end(), channel);
     if (pos != list.end()) {
       *pos = list.back();
       list.pop_back();
     }
-    if (list.empty()) map.erase(it);
+    if (list.empty()) shard.channels.erase(it);
   }
 
-  const absl::InlinedVector<Id, 2>* Channels(Id user) const {
-    const auto& map = shards_[NameTable::ShardOf(user)].channels;
-    auto it = map.find(user);
-    return it == map.end() ? nullptr : &it->second;
+  // Calls fn(channel id) for each channel of the user named `user` (ids of
+  // `users`), with the index lock of the user held. That is what makes the
+  // ids safe to use in `fn`: a membership leaves the index (under this
+  // lock) before its user and channel names are released.
+  template <typename Fn>
+  void ForEachChannel(absl::string_view user, const NameTable& users, Fn fn) {
+    Shard& shard = shards_[NameTable::ShardOf(user)];
+    MutexLock lock(&shard.mu);
+    const Id id = users.Find(user);
+    if (id == kNoId) return;
+    auto it = shard.channels.find(id);
+    if (it == shard.channels.end()) return;
+    for (Id channel : it->second) fn(channel);
   }
 
  private:
   struct Shard {
-    std::mutex mu;
-    absl::flat_hash_map<Id, absl::InlinedVector<Id, 2>> channels;  // mu
+    Mutex mu;
+    absl::flat_hash_map<Id, absl::InlinedVector<Id, 2>> channels
+        ABSL_GUARDED_BY(mu);
   };
   std::array<Shard, NameTable::kShards> shards_;
 };
 
 // Locks a set of shards in ascending order (the store's lock order) and
-// unlocks them on destruction.
+// unlocks them on destruction. The set is only known at run time, which the
+// thread-safety analysis cannot follow: code that uses a shard of the set
+// says so with `shard.mu.AssertHeld()`.
 class ShardLocks {
  public:
-  ShardLocks(std::array<std::unique_ptr<Shard>, kShards>& shards, uint32_t mask)
-      : shards_(shards), mask_(mask) {
+  ShardLocks(std::array<std::unique_ptr<Shard>, kShards>& shards,
+             uint32_t mask) ABSL_NO_THREAD_SAFETY_ANALYSIS : shards_(shards),
+                                                             mask_(mask) {
     for (size_t s = 0; s < kShards; ++s) {
-      if (mask_ & (1u << s)) shards_[s]->mu.lock();
+      if (mask_ & (1u << s)) shards_[s]->mu.Lock();
     }
   }
-  ~ShardLocks() {
+  ~ShardLocks() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (size_t s = kShards; s-- > 0;) {
-      if (mask_ & (1u << s)) shards_[s]->mu.unlock();
+      if (mask_ & (1u << s)) shards_[s]->mu.Unlock();
     }
   }
   ShardLocks(const ShardLocks&) = delete;
@@ -191,7 +213,7 @@ class MemoryStore : public PresenceStore {
   MemoryStore(const MemoryStoreOptions& options, Clock* clock)
       : clock_(clock),
         tick_ns_(absl::ToInt64Nanoseconds(options.tick)),
-        epoch_(clock->Now()),
+        start_(clock->Now()),
         pipeline_(options.events, clock),
         groups_(options.limits.max_channels_per_group, &raw_listeners_) {
     for (auto& shard : shards_) shard = std::make_unique<Shard>(options);
@@ -230,23 +252,39 @@ class MemoryStore : public PresenceStore {
     return groups_.Delete(group);
   }
 
+  // The groups first (replayed under the registry's lock, so no change
+  // slips between them and the registration), then every event and change.
   void AddListener(EventListener* listener) override {
-    pipeline_.AddListener(listener);
+    groups_.ReplayThenRegister(listener,
+                               [&] { pipeline_.AddListener(listener); });
   }
   void RemoveListener(EventListener* listener) override {
     pipeline_.RemoveListener(listener);
   }
+  // One process: every event goes to its exclusive listeners too, but no
+  // group change.
+  void AddExclusiveListener(EventListener* listener) override {
+    pipeline_.AddListener(listener, /*group_changes=*/false);
+  }
+  void RemoveExclusiveListener(EventListener* listener) override {
+    pipeline_.RemoveListener(listener);
+  }
 
  private:
-  // Ticks since epoch_, rounded down (for "now") or up (for deadlines, so a
+  // Ticks since start_, rounded down (for "now") or up (for deadlines, so a
   // deadline never fires early).
   uint32_t FloorTick(absl::Time t) const {
-    return static_cast<uint32_t>(absl::ToInt64Nanoseconds(t - epoch_) /
+    return static_cast<uint32_t>(absl::ToInt64Nanoseconds(t - start_) /
                                  tick_ns_);
   }
   uint32_t CeilTick(absl::Time t) const {
     return static_cast<uint32_t>(
-        (absl::ToInt64Nanoseconds(t - epoch_) + tick_ns_ - 1) / tick_ns_);
+        (absl::ToInt64Nanoseconds(t - start_) + tick_ns_ - 1) / tick_ns_);
+  }
+
+  // The whole Unix second of `t` (0 before 1970).
+  static int64_t UnixSecond(absl::Time t) {
+    return std::max<int64_t>(0, absl::ToUnixSeconds(t));
   }
 
   // Returns the request's channels and its groups' channels, sorted.
@@ -262,20 +300,35 @@ class MemoryStore : public PresenceStore {
     return *shards_[NameTable::ShardOf(channel)];
   }
 
-  // The helpers below run with the shard's lock held.
+  // Times out every membership of the shard that is due at `now`, and
+  // prunes the past epochs that can no longer matter.
+  void AdvanceLocked(Shard& shard, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Times out every membership of the shard that is due at `now`.
-  void Advance(Shard& shard, absl::Time now);
-
-  // Advance() for every shard in `mask`, whose locks the caller holds.
+  // AdvanceLocked() for every shard in `mask`, whose locks the caller holds
+  // (ShardLocks).
   void AdvanceShards(uint32_t mask, absl::Time now) {
     for (size_t s = 0; s < kShards; ++s) {
-      if (mask & (1u << s)) Advance(*shards_[s], now);
+      if ((mask & (1u << s)) == 0) continue;
+      Shard& shard = *shards_[s];
+      shard.mu.AssertHeld();  // The caller's ShardLocks holds every shard.
+      AdvanceLocked(shard, now);
     }
   }
 
+  // Returns the epoch of channel `channel_id` becoming active at `now`:
+  // max(the Unix second of now, its previous epoch + 1), where the previous
+  // epoch is remembered (Shard::past_epochs) while it is not below the
+  // current second; and never below a pruned epoch (a caller may hold an
+  // older clock reading than the one that pruned). So a channel's epochs
+  // increase, and across restarts of the store they repeat only if the
+  // restart is quicker than how far they ran ahead of the clock.
+  uint32_t NewEpochLocked(Shard& shard, Id channel_id, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
   // Returns the channel record of `name` and its id, or nullptr.
-  Channel* FindChannel(Shard& shard, absl::string_view name, Id* id);
+  Channel* FindChannelLocked(Shard& shard, absl::string_view name, Id* id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Returns the membership of `user` in `channel`, or kNil.
   static uint32_t FindMember(const Channel& channel, Id user) {
@@ -284,26 +337,39 @@ class MemoryStore : public PresenceStore {
     return it == channel.members.end() ? kNil : *it;
   }
 
-  // Removes membership `m` (of channel record `channel_id`), discarding its
-  // state and emitting `type`. Deletes the channel record when it empties.
-  void RemoveMembership(Shard& shard, uint32_t m, EventType type,
-                        absl::Time now);
+  // Removes membership `m`, discarding its state and emitting `type`.
+  // Deletes the channel record when it empties, remembering its epoch.
+  void RemoveMembershipLocked(Shard& shard, uint32_t m, EventType type,
+                              absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Adds or extends session `session` of membership `m`.
-  void TouchSession(Shard& shard, uint32_t m, uint32_t session,
-                    uint32_t deadline, uint32_t now_tick);
+  void TouchSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+                          uint32_t deadline, uint32_t now_tick)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Ends session `session` of membership `m`; returns whether no live
   // session remains (the caller then removes the membership).
-  bool EndSession(Shard& shard, uint32_t m, uint32_t session,
-                  uint32_t now_tick);
+  bool EndSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+                        uint32_t now_tick)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Sets the state of membership `m`, emitting a state change if it differs.
-  void SetMembershipState(Shard& shard, uint32_t m, Channel& channel,
-                          const std::string& state, absl::Time now);
+  void SetMembershipStateLocked(Shard& shard, uint32_t m, Channel& channel,
+                                const std::string& state, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  void Emit(Channel& channel, EventType type, Id channel_id, Id user,
-            absl::Time now, absl::string_view state);
+  // Emits a raw event of `channel` (a record of `shard`) to the pipeline.
+  // Under the shard's lock: that is what orders a channel's events.
+  void EmitLocked(Shard& shard, Channel& channel, EventType type, Id channel_id,
+                  Id user, absl::Time now, absl::string_view state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Fills `out` from a channel record of `shard` (nullptr for an empty
+  // channel) as `request` asks.
+  void DescribeLocked(Shard& shard, const Channel* channel,
+                      const HereNowRequest& request, ChannelOccupancy& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   void ReleaseSession(uint32_t session) {
     if (session != kDefaultSession) sessions_.Release(session);
@@ -311,7 +377,7 @@ class MemoryStore : public PresenceStore {
 
   Clock* const clock_;
   const int64_t tick_ns_;
-  const absl::Time epoch_;
+  const absl::Time start_;  // Tick 0.
 
   NameTable channel_names_;
   NameTable users_;
@@ -319,28 +385,75 @@ class MemoryStore : public PresenceStore {
   std::array<std::unique_ptr<Shard>, kShards> shards_;
   UserIndex user_index_;
   // Raw events and group changes go to the pipeline, which emits what
-  // listeners receive.
+  // listeners receive. All three are thread-safe.
   EventPipeline pipeline_;
   ListenerList raw_listeners_;
   ChannelGroupRegistry groups_;
 };
 
-void MemoryStore::Advance(Shard& shard, absl::Time now) {
+void MemoryStore::AdvanceLocked(Shard& shard, absl::Time now) {
+  // At most once a second, first: an epoch below the current second can no
+  // longer raise a new one (NewEpochLocked), so it is forgotten.
+  const int64_t second = UnixSecond(now);
+  if (second > shard.pruned_second) {
+    shard.pruned_second = second;
+    for (auto it = shard.past_epochs.begin(); it != shard.past_epochs.end();) {
+      if (it->second < second) {
+        channel_names_.Release(it->first);
+        shard.past_epochs.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Timeouts due together come in a defined order, as from the Redis
+  // store: by deadline, then (within a channel) by user id. The wheel's own
+  // order within a slot is not that.
+  const uint32_t from = shard.wheel.now();
+  absl::InlinedVector<std::pair<uint32_t, uint32_t>, 8> due;  // Deadline, m.
   shard.wheel.Advance(FloorTick(now), [&](uint32_t m) {
-    RemoveMembership(shard, m, EventType::kTimeout, now);
+    // The wheel calls back synchronously, within this function's hold.
+    shard.mu.AssertHeld();
+    due.emplace_back(shard.wheel.Deadline(m) - from, m);
   });
+  if (due.size() > 1) {
+    std::sort(due.begin(), due.end(), [&](const auto& a, const auto& b) {
+      shard.mu.AssertHeld();  // Called by std::sort, just below.
+      if (a.first != b.first) return a.first < b.first;
+      const Membership& x = shard.memberships[a.second];
+      const Membership& y = shard.memberships[b.second];
+      if (x.channel != y.channel) return x.channel < y.channel;
+      return users_.Name(x.user) < users_.Name(y.user);
+    });
+  }
+  for (const auto& [deadline, m] : due) {
+    RemoveMembershipLocked(shard, m, EventType::kTimeout, now);
+  }
 }
 
-Channel* MemoryStore::FindChannel(Shard& shard, absl::string_view name,
-                                  Id* id) {
+uint32_t MemoryStore::NewEpochLocked(Shard& shard, Id channel_id,
+                                     absl::Time now) {
+  int64_t epoch = std::max(UnixSecond(now), shard.pruned_second);
+  auto past = shard.past_epochs.find(channel_id);
+  if (past != shard.past_epochs.end()) {
+    epoch = std::max<int64_t>(epoch, int64_t{past->second} + 1);
+    shard.past_epochs.erase(past);
+    channel_names_.Release(channel_id);  // The entry's reference.
+  }
+  return static_cast<uint32_t>(epoch);
+}
+
+Channel* MemoryStore::FindChannelLocked(Shard& shard, absl::string_view name,
+                                        Id* id) {
   *id = channel_names_.Find(name);
   if (*id == kNoId) return nullptr;
   auto it = shard.channels.find(*id);
   return it == shard.channels.end() ? nullptr : &it->second;
 }
 
-void MemoryStore::Emit(Channel& channel, EventType type, Id channel_id, Id user,
-                       absl::Time now, absl::string_view state) {
+void MemoryStore::EmitLocked(Shard& shard, Channel& channel, EventType type,
+                             Id channel_id, Id user, absl::Time now,
+                             absl::string_view state) {
   ++channel.sequence;
   PresenceEvent event;
   event.type = type;
@@ -353,8 +466,8 @@ void MemoryStore::Emit(Channel& channel, EventType type, Id channel_id, Id user,
   raw_listeners_.Notify(event);
 }
 
-void MemoryStore::RemoveMembership(Shard& shard, uint32_t m, EventType type,
-                                   absl::Time now) {
+void MemoryStore::RemoveMembershipLocked(Shard& shard, uint32_t m,
+                                         EventType type, absl::Time now) {
   const Membership membership = shard.memberships[m];
   auto channel_it = shard.channels.find(membership.channel);
   Channel& channel = channel_it->second;
@@ -368,23 +481,27 @@ void MemoryStore::RemoveMembership(Shard& shard, uint32_t m, EventType type,
   } else {
     ReleaseSession(membership.session);
   }
-  {
-    std::lock_guard<std::mutex> lock(
-        user_index_.mu(NameTable::ShardOf(membership.user)));
-    user_index_.Remove(membership.user, membership.channel);
-  }
-  Emit(channel, type, membership.channel, membership.user, now, "");
+  user_index_.Remove(membership.user, membership.channel);
+  EmitLocked(shard, channel, type, membership.channel, membership.user, now,
+             "");
   if (channel.members.empty()) {
+    const uint32_t epoch = static_cast<uint32_t>(channel.sequence >> 32);
     shard.channels.erase(channel_it);
-    channel_names_.Release(membership.channel);
+    if (epoch >= shard.pruned_second) {
+      // It may still matter: the name's reference passes from the record to
+      // the remembered epoch, released by the next activation or prune.
+      shard.past_epochs[membership.channel] = epoch;
+    } else {
+      channel_names_.Release(membership.channel);
+    }
   }
   users_.Release(membership.user);
   shard.memberships[m] = Membership();
   shard.free.push_back(m);
 }
 
-void MemoryStore::TouchSession(Shard& shard, uint32_t m, uint32_t session,
-                               uint32_t deadline, uint32_t now_tick) {
+void MemoryStore::TouchSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+                                     uint32_t deadline, uint32_t now_tick) {
   Membership& membership = shard.memberships[m];
   if (membership.session == session) {
     shard.wheel.Schedule(m, deadline);
@@ -430,8 +547,8 @@ void MemoryStore::TouchSession(Shard& shard, uint32_t m, uint32_t session,
   shard.wheel.Schedule(m, latest);
 }
 
-bool MemoryStore::EndSession(Shard& shard, uint32_t m, uint32_t session,
-                             uint32_t now_tick) {
+bool MemoryStore::EndSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+                                   uint32_t now_tick) {
   Membership& membership = shard.memberships[m];
   if (membership.session != kMultiSession) return membership.session == session;
   auto& list = shard.sessions[m];
@@ -451,7 +568,8 @@ bool MemoryStore::EndSession(Shard& shard, uint32_t m, uint32_t session,
     ++i;
   }
   if (list.empty()) {
-    // RemoveMembership releases the sessions of a kMultiSession membership;
+    // RemoveMembershipLocked releases the sessions of a kMultiSession
+    // membership;
     // none are left, so the empty list is simply dropped there.
     return true;
   }
@@ -463,8 +581,10 @@ bool MemoryStore::EndSession(Shard& shard, uint32_t m, uint32_t session,
   return false;
 }
 
-void MemoryStore::SetMembershipState(Shard& shard, uint32_t m, Channel& channel,
-                                     const std::string& state, absl::Time now) {
+void MemoryStore::SetMembershipStateLocked(Shard& shard, uint32_t m,
+                                           Channel& channel,
+                                           const std::string& state,
+                                           absl::Time now) {
   auto it = shard.states.find(m);
   const bool had = it != shard.states.end();
   if (had ? it->second == state : state.empty()) return;
@@ -476,15 +596,16 @@ void MemoryStore::SetMembershipState(Shard& shard, uint32_t m, Channel& channel,
     shard.states.emplace(m, state);
   }
   const Membership& membership = shard.memberships[m];
-  Emit(channel, EventType::kStateChange, membership.channel, membership.user,
-       now, state);
+  EmitLocked(shard, channel, EventType::kStateChange, membership.channel,
+             membership.user, now, state);
 }
 
 absl::Status MemoryStore::ExpireSessions() {
   const absl::Time now = clock_->Now();
-  for (auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
-    Advance(*shard, now);
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    MutexLock lock(&shard.mu);
+    AdvanceLocked(shard, now);
   }
   pipeline_.Tick();
   return absl::OkStatus();
@@ -530,24 +651,26 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
     AdvanceShards(mask, now);
     for (const std::string& name : channels) {
       Shard& shard = ShardFor(name);
+      shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
       auto state_it = state_of.find(name);
       const std::string* state =
           state_it == state_of.end() ? nullptr : state_it->second;
 
       Id channel_id;
-      Channel* channel = FindChannel(shard, name, &channel_id);
+      Channel* channel = FindChannelLocked(shard, name, &channel_id);
       if (channel == nullptr) {
         channel_id = channel_names_.Acquire(name);  // Owned by the record.
+        const uint32_t epoch = NewEpochLocked(shard, channel_id, now);
         channel = &shard.channels
                        .try_emplace(channel_id, &shard.memberships,
-                                    uint64_t{++shard.epochs} << 32)
+                                    uint64_t{epoch} << 32)
                        .first->second;
       }
       const uint32_t existing = FindMember(*channel, user);
       if (existing != kNil) {
-        TouchSession(shard, existing, session, deadline, now_tick);
+        TouchSessionLocked(shard, existing, session, deadline, now_tick);
         if (state != nullptr)
-          SetMembershipState(shard, existing, *channel, *state, now);
+          SetMembershipStateLocked(shard, existing, *channel, *state, now);
         continue;
       }
       uint32_t m;
@@ -563,14 +686,10 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
       shard.memberships[m] = Membership{user, channel_id, session};
       shard.wheel.Schedule(m, deadline);
       channel->members.insert(m);
-      {
-        std::lock_guard<std::mutex> lock(
-            user_index_.mu(NameTable::ShardOf(user)));
-        user_index_.Add(user, channel_id);
-      }
+      user_index_.Add(user, channel_id);
       if (state != nullptr && !state->empty()) shard.states.emplace(m, *state);
-      Emit(*channel, EventType::kJoin, channel_id, user, now,
-           state != nullptr ? *state : "");
+      EmitLocked(shard, *channel, EventType::kJoin, channel_id, user, now,
+                 state != nullptr ? *state : "");
     }
   }
   ReleaseSession(session);
@@ -599,12 +718,13 @@ absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
   if (user == kNoId || session == kNoId) return result;
   for (const std::string& name : channels) {
     Shard& shard = ShardFor(name);
+    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
     Id channel_id;
-    Channel* channel = FindChannel(shard, name, &channel_id);
+    Channel* channel = FindChannelLocked(shard, name, &channel_id);
     if (channel == nullptr) continue;
     const uint32_t m = FindMember(*channel, user);
-    if (m == kNil || !EndSession(shard, m, session, now_tick)) continue;
-    RemoveMembership(shard, m, EventType::kLeave, now);
+    if (m == kNil || !EndSessionLocked(shard, m, session, now_tick)) continue;
+    RemoveMembershipLocked(shard, m, EventType::kLeave, now);
     result.channels.push_back(name);
   }
   return result;
@@ -627,8 +747,9 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
   std::vector<std::string> target_names;
   for (const std::string& name : channels) {
     Shard& shard = ShardFor(name);
+    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
     Id channel_id;
-    Channel* channel = FindChannel(shard, name, &channel_id);
+    Channel* channel = FindChannelLocked(shard, name, &channel_id);
     const uint32_t m = channel == nullptr ? kNil : FindMember(*channel, user);
     if (m != kNil) {
       present.emplace_back(channel, m);
@@ -642,8 +763,10 @@ absl::StatusOr<SetStateResult> MemoryStore::SetState(
     return NotPresentError(request.user_id, absent);
   }
   for (size_t i = 0; i < present.size(); ++i) {
-    SetMembershipState(ShardFor(target_names[i]), present[i].second,
-                       *present[i].first, request.state, now);
+    Shard& shard = ShardFor(target_names[i]);
+    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
+    SetMembershipStateLocked(shard, present[i].second, *present[i].first,
+                             request.state, now);
   }
   SetStateResult result;
   result.channels = std::move(target_names);
@@ -666,8 +789,9 @@ absl::StatusOr<GetStateResult> MemoryStore::GetState(
   const Id user = users_.Find(request.user_id);
   for (const std::string& name : channels) {
     Shard& shard = ShardFor(name);
+    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
     Id channel_id;
-    Channel* channel = FindChannel(shard, name, &channel_id);
+    Channel* channel = FindChannelLocked(shard, name, &channel_id);
     const uint32_t m = channel == nullptr ? kNil : FindMember(*channel, user);
     if (m == kNil) continue;
     auto it = shard.states.find(m);
@@ -681,27 +805,43 @@ absl::StatusOr<WhereNowResult> MemoryStore::WhereNow(
     const WhereNowRequest& request) {
   const absl::Time now = clock_->Now();
   // Expire first so the answer agrees with HereNow at the same instant.
-  for (auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
-    Advance(*shard, now);
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    MutexLock lock(&shard.mu);
+    AdvanceLocked(shard, now);
   }
   WhereNowResult result;
-  {
-    std::lock_guard<std::mutex> lock(
-        user_index_.mu(NameTable::ShardOf(request.user_id)));
-    // Safe under the index lock: a membership leaves the index (under this
-    // lock) before its user and channel names are released.
-    const Id user = users_.Find(request.user_id);
-    if (user != kNoId) {
-      if (const auto* channels = user_index_.Channels(user)) {
-        for (Id channel : *channels) {
-          result.channels.emplace_back(channel_names_.Name(channel));
-        }
-      }
-    }
-  }
+  user_index_.ForEachChannel(request.user_id, users_, [&](Id channel) {
+    result.channels.emplace_back(channel_names_.Name(channel));
+  });
   std::sort(result.channels.begin(), result.channels.end());
   return result;
+}
+
+void MemoryStore::DescribeLocked(Shard& shard, const Channel* channel,
+                                 const HereNowRequest& request,
+                                 ChannelOccupancy& out) {
+  if (channel == nullptr) return;
+  out.occupancy = static_cast<uint32_t>(channel->members.size());
+  if (!request.include_user_ids || request.offset >= out.occupancy) return;
+  std::vector<std::pair<absl::string_view, uint32_t>> members;
+  members.reserve(channel->members.size());
+  for (uint32_t m : channel->members) {
+    members.emplace_back(users_.Name(shard.memberships[m].user), m);
+  }
+  const size_t end =
+      std::min<size_t>(members.size(), size_t{request.offset} + request.limit);
+  std::partial_sort(members.begin(), members.begin() + end, members.end());
+  out.occupants.reserve(end - request.offset);
+  for (size_t i = request.offset; i < end; ++i) {
+    Occupant occupant;
+    occupant.user_id = std::string(members[i].first);
+    if (request.include_state) {
+      auto it = shard.states.find(members[i].second);
+      if (it != shard.states.end()) occupant.state = it->second;
+    }
+    out.occupants.push_back(std::move(occupant));
+  }
 }
 
 absl::StatusOr<HereNowResult> MemoryStore::HereNow(
@@ -717,41 +857,16 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
     channels = *std::move(targets);
   }
 
-  // Fills `out` from a channel record (nullptr for an empty channel).
-  auto describe = [&](Shard& shard, const Channel* channel,
-                      ChannelOccupancy& out) {
-    if (channel == nullptr) return;
-    out.occupancy = static_cast<uint32_t>(channel->members.size());
-    if (!request.include_user_ids || request.offset >= out.occupancy) return;
-    std::vector<std::pair<absl::string_view, uint32_t>> members;
-    members.reserve(channel->members.size());
-    for (uint32_t m : channel->members) {
-      members.emplace_back(users_.Name(shard.memberships[m].user), m);
-    }
-    const size_t end = std::min<size_t>(members.size(),
-                                        size_t{request.offset} + request.limit);
-    std::partial_sort(members.begin(), members.begin() + end, members.end());
-    out.occupants.reserve(end - request.offset);
-    for (size_t i = request.offset; i < end; ++i) {
-      Occupant occupant;
-      occupant.user_id = std::string(members[i].first);
-      if (request.include_state) {
-        auto it = shard.states.find(members[i].second);
-        if (it != shard.states.end()) occupant.state = it->second;
-      }
-      out.occupants.push_back(std::move(occupant));
-    }
-  };
-
   HereNowResult result;
   if (global) {
-    for (auto& shard : shards_) {
-      std::lock_guard<std::mutex> lock(shard->mu);
-      Advance(*shard, now);
-      for (const auto& [channel_id, channel] : shard->channels) {
+    for (auto& shard_ptr : shards_) {
+      Shard& shard = *shard_ptr;
+      MutexLock lock(&shard.mu);
+      AdvanceLocked(shard, now);
+      for (const auto& [channel_id, channel] : shard.channels) {
         ChannelOccupancy out;
         out.name = std::string(channel_names_.Name(channel_id));
-        describe(*shard, &channel, out);
+        DescribeLocked(shard, &channel, request, out);
         result.channels.push_back(std::move(out));
       }
     }
@@ -765,14 +880,15 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
     AdvanceShards(mask, now);
     for (const std::string& name : channels) {
       Shard& shard = ShardFor(name);
+      shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
       Id channel_id;
-      const Channel* channel = FindChannel(shard, name, &channel_id);
+      const Channel* channel = FindChannelLocked(shard, name, &channel_id);
       const bool named = std::binary_search(request.channels.begin(),
                                             request.channels.end(), name);
       if (channel == nullptr && !named) continue;  // Empty group channel.
       ChannelOccupancy out;
       out.name = name;
-      describe(shard, channel, out);
+      DescribeLocked(shard, channel, request, out);
       result.channels.push_back(std::move(out));
     }
   }

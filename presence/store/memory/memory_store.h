@@ -11,9 +11,20 @@
 // 16 shards, each with its own lock; a request locks the shards of its
 // channels in ascending order, which makes it atomic. Every operation first
 // expires what is due in the shards it touches, so answers are exact even
-// between two ExpireSessions() calls. Its events go through an
-// EventPipeline (active/inactive, interval mode, consumer sequences), whose
-// interval events ExpireSessions() also emits.
+// between two ExpireSessions() calls.
+//
+// Events: its raw events go through an EventPipeline
+// (presence/internal/event_pipeline.h: active/inactive, interval mode,
+// consumer sequences), whose interval events ExpireSessions() also emits.
+// Listeners are called by the thread that made the change, holding the
+// lock of the event's channel (its shard's, then the pipeline's); interval
+// events by the thread running ExpireSessions(), holding the pipeline's
+// lock of the channel. Exclusive listeners are called like the others. A
+// raw event's sequence carries the channel's epoch, which follows the rule
+// of PresenceEvent::sequence with the store's clock: a channel's previous
+// epoch is remembered after it goes inactive while it is not below the
+// current second, so memory stays bounded by the channels that went
+// inactive within about a second.
 #ifndef PRESENCE_STORE_MEMORY_MEMORY_STORE_H_
 #define PRESENCE_STORE_MEMORY_MEMORY_STORE_H_
 

@@ -1,14 +1,17 @@
 // Hammers the memory store from several threads (run it under
 // --config=tsan too) and checks the indexes agree afterwards.
 #include <atomic>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "presence/base/mutex.h"
 #include "presence/clock.h"
 #include "presence/presence.h"
 #include "presence/store/memory/memory_store.h"
@@ -20,7 +23,7 @@ namespace {
 class OccupancyTracker : public EventListener {
  public:
   void OnEvent(const PresenceEvent& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto& last = last_sequence_[event.channel];
     if (last != 0 && (event.sequence >> 32) == (last >> 32)) {
       EXPECT_EQ(event.sequence, last + 1) << event.channel;
@@ -43,14 +46,14 @@ class OccupancyTracker : public EventListener {
   }
 
   int occupancy(const std::string& channel) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return occupancy_[channel];
   }
 
  private:
-  std::mutex mu_;
-  std::map<std::string, int> occupancy_;
-  std::map<std::string, uint64_t> last_sequence_;
+  Mutex mu_;
+  std::map<std::string, int> occupancy_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> last_sequence_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {

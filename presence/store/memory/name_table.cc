@@ -16,7 +16,7 @@ size_t NameTable::ShardOf(absl::string_view name) {
 NameTable::Id NameTable::Acquire(absl::string_view name) {
   const size_t s = ShardOf(name);
   Shard& shard = shards_[s];
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.index.find(name);
   if (it != shard.index.end()) {
     ++shard.entries[it->second].refs;
@@ -40,7 +40,7 @@ NameTable::Id NameTable::Acquire(absl::string_view name) {
 
 void NameTable::AddRef(Id id) {
   Shard& shard = shards_[ShardOf(id)];
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   Entry& entry = shard.entries[SlotOf(id)];
   assert(entry.refs > 0);
   ++entry.refs;
@@ -48,7 +48,7 @@ void NameTable::AddRef(Id id) {
 
 void NameTable::Release(Id id) {
   Shard& shard = shards_[ShardOf(id)];
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   const uint32_t slot = SlotOf(id);
   Entry& entry = shard.entries[slot];
   assert(entry.refs > 0);
@@ -62,19 +62,24 @@ void NameTable::Release(Id id) {
 NameTable::Id NameTable::Find(absl::string_view name) const {
   const size_t s = ShardOf(name);
   const Shard& shard = shards_[s];
-  std::lock_guard<std::mutex> lock(shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.index.find(name);
   return it == shard.index.end() ? kNoId : MakeId(s, it->second);
 }
 
 absl::string_view NameTable::Name(Id id) const {
+  // Without the lock, by design: the caller's reference keeps the entry's
+  // name from being written until it is released, and the caller learned
+  // the id through a happens-before edge after the name was written (as
+  // ChunkedVector requires of lock-free readers), while ChunkedVector never
+  // moves an element when it grows.
   return shards_[ShardOf(id)].entries[SlotOf(id)].name;
 }
 
 size_t NameTable::size() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    MutexLock lock(&shard.mu);
     n += shard.index.size();
   }
   return n;
@@ -83,7 +88,7 @@ size_t NameTable::size() const {
 size_t NameTable::MemoryBytes() const {
   size_t bytes = sizeof(*this);
   for (const Shard& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    MutexLock lock(&shard.mu);
     bytes += shard.entries.AllocatedBytes();
     bytes += shard.index.capacity() *
              (sizeof(std::pair<absl::string_view, uint32_t>) + 1);

@@ -20,12 +20,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "presence/base/mutex.h"
 #include "presence/store/memory/chunked_vector.h"
 
 namespace presence {
@@ -54,8 +55,8 @@ class NameTable {
   // reference: the id stays meaningful only while something else holds one.
   Id Find(absl::string_view name) const;
 
-  // Returns the name of `id`, which must be live and referenced.
-  absl::string_view Name(Id id) const;
+  // Returns the name of `id`, which must be live and referenced. Lock-free.
+  absl::string_view Name(Id id) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Returns the shard a name, or an id, belongs to: ShardOf(Acquire(n)) ==
   // ShardOf(n).
@@ -76,12 +77,13 @@ class NameTable {
   };
 
   struct Shard {
-    mutable std::mutex mu;
+    mutable Mutex mu;
     // Keys point into Entry::name, which never moves.
-    absl::flat_hash_map<absl::string_view, uint32_t> index;
-    ChunkedVector<Entry> entries;
-    uint32_t used = 0;  // Slots ever handed out.
-    uint32_t free_head = kNoId;
+    absl::flat_hash_map<absl::string_view, uint32_t> index ABSL_GUARDED_BY(mu);
+    // Written under mu; Name() alone reads it without (see there).
+    ChunkedVector<Entry> entries ABSL_GUARDED_BY(mu);
+    uint32_t used ABSL_GUARDED_BY(mu) = 0;  // Slots ever handed out.
+    uint32_t free_head ABSL_GUARDED_BY(mu) = kNoId;
   };
 
   static Id MakeId(size_t shard, uint32_t slot) {

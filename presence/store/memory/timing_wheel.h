@@ -48,7 +48,8 @@ class TimingWheel {
   }
 
   // Returns the tick a scheduled node fires at: its deadline, or the tick
-  // after the current one if it was already due when scheduled.
+  // after the current one if it was already due when scheduled. For a node
+  // that fired, the tick it was due at, until it is scheduled again.
   uint32_t Deadline(uint32_t node) const { return links_[node].deadline; }
 
   // Moves the current tick forward to `now`, unscheduling every node whose

@@ -189,12 +189,12 @@ RedisPool::RedisPool(RedisEndpoint endpoint, RedisPoolOptions options)
 RedisPool::~RedisPool() = default;
 
 bool RedisPool::healthy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return !down_;
 }
 
 void RedisPool::NoteFailure() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (down_) {
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
   } else {
@@ -208,21 +208,24 @@ void RedisPool::NoteFailure() {
 }
 
 void RedisPool::NoteSuccess() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   down_ = false;
   backoff_ = options_.initial_backoff;
 }
 
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisPool::Acquire() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (down_ && absl::Now() < retry_at_) {
       return Unavailable(absl::StrCat(endpoint_.host, ":", endpoint_.port),
                          "unreachable; retrying with backoff");
     }
-    const bool got = available_.wait_for(
-        lock, absl::ToChronoNanoseconds(options_.timeout),
-        [&] { return !idle_.empty() || open_ < options_.size; });
+    const bool got = available_.WaitFor(
+        &mu_,
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !idle_.empty() || open_ < options_.size;
+        },
+        options_.timeout);
     if (!got) {
       return Unavailable("pool", "no connection became free in time");
     }
@@ -237,10 +240,10 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisPool::Acquire() {
       RedisConnection::Connect(endpoint_, options_.timeout);
   if (!connection.ok()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --open_;
     }
-    available_.notify_one();
+    available_.Signal();
     NoteFailure();
   }
   return connection;
@@ -248,14 +251,14 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisPool::Acquire() {
 
 void RedisPool::Release(std::unique_ptr<RedisConnection> connection) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (connection->broken()) {
       --open_;
     } else {
       idle_.push_back(std::move(connection));
     }
   }
-  available_.notify_one();
+  available_.Signal();
 }
 
 template <typename Call>

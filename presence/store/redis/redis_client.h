@@ -12,17 +12,17 @@
 #ifndef PRESENCE_STORE_REDIS_REDIS_CLIENT_H_
 #define PRESENCE_STORE_REDIS_REDIS_CLIENT_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "presence/base/mutex.h"
 
 struct redisContext;
 
@@ -107,37 +107,43 @@ class RedisPool {
   ~RedisPool();
 
   // Runs one command on a pooled connection.
-  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // RedisConnection::Eval on a pooled connection.
   absl::StatusOr<RedisReply> Eval(const RedisScript& script,
-                                  const std::vector<std::string>& args);
+                                  const std::vector<std::string>& args)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Returns whether the last attempt to reach Redis succeeded.
-  bool healthy() const;
+  bool healthy() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const RedisEndpoint& endpoint() const { return endpoint_; }
   const RedisPoolOptions& options() const { return options_; }
 
  private:
   // Takes a connection (connecting if needed), or fails fast while down.
-  absl::StatusOr<std::unique_ptr<RedisConnection>> Acquire();
-  void Release(std::unique_ptr<RedisConnection> connection);
-  void NoteFailure();
-  void NoteSuccess();
+  absl::StatusOr<std::unique_ptr<RedisConnection>> Acquire()
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(std::unique_ptr<RedisConnection> connection)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void NoteFailure() ABSL_LOCKS_EXCLUDED(mu_);
+  void NoteSuccess() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `call` on a pooled connection and records whether Redis answered.
   template <typename Call>
   absl::StatusOr<RedisReply> OnConnection(Call call);
 
   const RedisEndpoint endpoint_;
   const RedisPoolOptions options_;
-  mutable std::mutex mu_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<RedisConnection>> idle_;  // mu_
-  int open_ = 0;            // Connections handed out or idle; mu_.
-  bool down_ = false;       // mu_
-  absl::Time retry_at_;     // While down, fail fast until then; mu_.
-  absl::Duration backoff_;  // mu_
+  mutable Mutex mu_;
+  CondVar available_;  // Signalled when a connection is released.
+  std::vector<std::unique_ptr<RedisConnection>> idle_ ABSL_GUARDED_BY(mu_);
+  // Connections handed out or idle.
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  // While down, fail fast until then (real time: it paces network attempts).
+  absl::Time retry_at_ ABSL_GUARDED_BY(mu_);
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace presence

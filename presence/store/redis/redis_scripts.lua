@@ -16,6 +16,7 @@ local ANNOUNCE_MAX = tonumber(ARGV[4])
 local INTERVAL = tonumber(ARGV[5])
 local LISTS_MAX = tonumber(ARGV[6])
 local MAXLEN = ARGV[7]
+local NOW_S = math.floor(NOW / 1000)  -- The current Unix second.
 local SEP = '\1'   -- between list items (names have no control characters)
 local KV = '\2'    -- between a session id and its deadline
 
@@ -67,6 +68,34 @@ local function latest(list)
   local m = 0
   for _, s in ipairs(list) do if s[2] > m then m = s[2] end end
   return m
+end
+
+-- Epochs, the high 32 bits of sequences. A channel that becomes active gets
+-- max(the current Unix second, its previous epoch + 1): its epochs increase,
+-- and they do not repeat when a store restarts (or Redis loses its data)
+-- unless that is quicker than how far they ran ahead of the clock. After a
+-- channel goes inactive its epoch is remembered in the shard's ZSET epz
+-- (channel -> epoch) until expire_shard finds it below the current second;
+-- epf is a second above every epoch pruned, so that a caller whose clock
+-- reads earlier than the pruner's cannot reuse one either.
+local function new_epoch(p, ch)
+  local epoch = NOW_S
+  local floor = tonumber(redis.call('GET', p .. ':epf') or 0)
+  if floor > epoch then epoch = floor end
+  local past = redis.call('ZSCORE', p .. ':epz', ch)
+  if past then
+    past = tonumber(past) + 1
+    if past > epoch then epoch = past end
+    redis.call('ZREM', p .. ':epz', ch)
+  end
+  return epoch
+end
+
+local function prune_epochs(p)
+  if redis.call('ZREMRANGEBYSCORE', p .. ':epz', '-inf', '(' .. NOW_S) > 0 then
+    local floor = tonumber(redis.call('GET', p .. ':epf') or 0)
+    if NOW_S > floor then redis.call('SET', p .. ':epf', NOW_S) end
+  end
 end
 
 -- Appends an event to the shard's stream. `extra` holds more fields.
@@ -123,7 +152,7 @@ end
 -- accumulation above it, inactive after its last leave.
 local function membership_event(p, ch, kind, user, before, after, state)
   if before == 0 then
-    redis.call('HSET', p .. ':ep', ch, redis.call('INCR', p .. ':epoch'))
+    redis.call('HSET', p .. ':ep', ch, string.format('%d', new_epoch(p, ch)))
     redis.call('HSET', p .. ':seq', ch, 0)
     redis.call('SADD', p .. ':channels', ch)
     emit(p, ch, 'active', '', after, '')
@@ -141,6 +170,7 @@ local function membership_event(p, ch, kind, user, before, after, state)
   end
   if after == 0 then
     emit(p, ch, 'inactive', '', 0, '')
+    redis.call('ZADD', p .. ':epz', redis.call('HGET', p .. ':ep', ch), ch)
     redis.call('HDEL', p .. ':ep', ch)
     redis.call('HDEL', p .. ':seq', ch)
     redis.call('SREM', p .. ':channels', ch)
@@ -160,6 +190,7 @@ end
 
 -- Times out what is due in a shard and emits the interval events due.
 local function expire_shard(p)
+  prune_epochs(p)
   while true do
     local due = redis.call('ZRANGEBYSCORE', p .. ':dl', '-inf', NOW, 'LIMIT', 0, 500)
     for _, member in ipairs(due) do
@@ -252,6 +283,16 @@ local function group_changed(group)
   local members = redis.call('SMEMBERS', GP() .. ':g:' .. group)
   redis.call('XADD', GP() .. ':events', 'MAXLEN', '~', MAXLEN, '*', 'g', group,
              'cs', table.concat(members, SEP))
+end
+
+-- The exclusive-delivery lease's holder and expiry (ms), or nil when there
+-- is none (a value without an expiry counts as expired).
+local function lease_holder()
+  local value = redis.call('GET', GP() .. ':lease')
+  if not value then return nil, 0 end
+  local at = string.find(value, SEP, 1, true)
+  if not at then return value, 0 end
+  return string.sub(value, 1, at - 1), tonumber(string.sub(value, at + 1)) or 0
 end
 
 -- The last id of every event stream: shards in order, then groups.
@@ -407,7 +448,8 @@ return out
 --@@ here_now
 -- ARGV: include_user_ids (0/1), include_state (0/1), limit, offset,
 -- channels, groups; no channels and no groups means every occupied channel.
--- Returns per channel: name, occupancy, named (0/1), user ids, states.
+-- Returns per channel: name, occupancy, user ids, states (the ids' states
+-- when include_state, else empty).
 local include_ids, include_state = ARGV[8] == '1', ARGV[9] == '1'
 local limit, offset = tonumber(ARGV[10]), tonumber(ARGV[11])
 local channels, i = read_list(12)
@@ -525,16 +567,14 @@ return out
 
 --@@ lease
 -- ARGV: owner, lease_ms. Takes or renews the exclusive-delivery lease;
--- returns 1 if `owner` holds it now, else 0.
+-- returns 1 if `owner` holds it now, else 0. The lease is "owner\1expiry":
+-- its expiry is in ms of the holder's clock, compared with the caller's
+-- (like session deadlines), so it follows the replicas' injected clocks.
 local key = GP() .. ':lease'
 local owner, ms = ARGV[8], tonumber(ARGV[9])
-local holder = redis.call('GET', key)
-if holder == owner then
-  redis.call('PEXPIRE', key, ms)
-  return 1
-end
-if not holder then
-  redis.call('SET', key, owner, 'PX', ms)
+local holder, expiry = lease_holder()
+if holder == owner or holder == nil or expiry <= NOW then
+  redis.call('SET', key, owner .. SEP .. string.format('%d', NOW + ms))
   return 1
 end
 return 0
@@ -542,7 +582,8 @@ return 0
 --@@ checkpoint
 -- ARGV: owner, then stream index, id pairs. Records how far the lease
 -- holder has delivered; returns 0 (and records nothing) if it lost the lease.
-if redis.call('GET', GP() .. ':lease') ~= ARGV[8] then return 0 end
+local holder, expiry = lease_holder()
+if holder ~= ARGV[8] or expiry <= NOW then return 0 end
 for k = 9, #ARGV, 2 do
   redis.call('HSET', GP() .. ':cursor', ARGV[k], ARGV[k + 1])
 end

@@ -1,23 +1,27 @@
 #include "presence/store/redis/redis_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
+#include "presence/base/mutex.h"
+#include "presence/internal/group_mirror.h"
 #include "presence/internal/listener_list.h"
 #include "presence/internal/store_errors.h"
 #include "presence/store/redis/redis_scripts_lua.h"
@@ -123,6 +127,14 @@ std::optional<EventType> ParseEventType(absl::string_view name) {
   return it->second;
 }
 
+// A name for this store among the replicas sharing a Redis (the lease's
+// holder): unique without relying on any clock.
+std::string NewOwnerId(const void* store) {
+  std::random_device random;
+  return absl::StrCat(getpid(), "-", reinterpret_cast<uintptr_t>(store), "-",
+                      uint64_t{random()} << 32 | random());
+}
+
 class RedisStore : public PresenceStore {
  public:
   RedisStore(const RedisStoreOptions& options, RedisEndpoint endpoint,
@@ -134,7 +146,11 @@ class RedisStore : public PresenceStore {
         positions_(stream_keys_.size()) {}
 
   ~RedisStore() override {
-    stopping_ = true;
+    {
+      MutexLock lock(&stop_mu_);
+      stopping_ = true;
+    }
+    stop_.SignalAll();
     if (reader_.joinable()) reader_.join();
     if (leader_.joinable()) leader_.join();
   }
@@ -175,7 +191,8 @@ class RedisStore : public PresenceStore {
   absl::StatusOr<std::vector<std::string>> ListGroups() override;
   absl::Status DeleteGroup(absl::string_view group) override;
 
-  void AddListener(EventListener* listener) override;
+  void AddListener(EventListener* listener) override
+      ABSL_LOCKS_EXCLUDED(dispatch_mu_);
   void RemoveListener(EventListener* listener) override {
     listeners_.Remove(listener);
   }
@@ -183,7 +200,7 @@ class RedisStore : public PresenceStore {
   void RemoveExclusiveListener(EventListener* listener) override {
     exclusive_listeners_.Remove(listener);
   }
-  absl::Status SyncEvents() override;
+  absl::Status SyncEvents() override ABSL_LOCKS_EXCLUDED(positions_mu_);
   bool Healthy() const override { return pool_.healthy() && feed_ok_.load(); }
 
  private:
@@ -215,12 +232,26 @@ class RedisStore : public PresenceStore {
                                  absl::string_view context = "",
                                  std::optional<absl::Time> now = std::nullopt);
 
+  // Whether the destructor has begun.
+  bool stopping() const ABSL_LOCKS_EXCLUDED(stop_mu_) {
+    MutexLock lock(&stop_mu_);
+    return stopping_;
+  }
+
+  // Waits until the injected clock has moved `d` past now, or the store is
+  // stopping; returns false in the latter case. It looks at the clock every
+  // few real milliseconds, so a test's SimulatedClock decides when the wait
+  // ends, and the destructor never waits for it.
+  bool WaitFor(absl::Duration d) ABSL_LOCKS_EXCLUDED(stop_mu_);
+
   // The event feed, on its own thread and connection.
   void ReadEvents(std::unique_ptr<RedisConnection> connection);
   // Starts (or restarts) the feed at the streams' ends; sends group state.
-  absl::Status Resync(RedisConnection& connection);
-  void Dispatch(size_t stream, const RedisReply& fields);
-  void FeedBroken(const absl::Status& status);
+  absl::Status Resync(RedisConnection& connection)
+      ABSL_LOCKS_EXCLUDED(dispatch_mu_, positions_mu_);
+  void Dispatch(size_t stream, const RedisReply& fields)
+      ABSL_LOCKS_EXCLUDED(dispatch_mu_);
+  void FeedBroken(const absl::Status& status) ABSL_LOCKS_EXCLUDED(dispatch_mu_);
   // Decodes a shard stream entry's fields; nullopt for an unknown type.
   static std::optional<PresenceEvent> DecodeEvent(const RedisReply& fields);
 
@@ -241,19 +272,23 @@ class RedisStore : public PresenceStore {
 
   // Serialises dispatching with adding listeners, so a new listener gets the
   // current groups and then every change, in order.
-  std::mutex dispatch_mu_;
-  std::map<std::string, std::vector<std::string>> groups_;  // dispatch_mu_
+  Mutex dispatch_mu_;
+  GroupMirror groups_ ABSL_GUARDED_BY(dispatch_mu_);
 
-  std::mutex positions_mu_;
-  std::condition_variable positions_advanced_;
-  std::vector<StreamId> positions_;  // Read up to here; positions_mu_.
+  Mutex positions_mu_;
+  CondVar positions_advanced_;
+  // Read up to here.
+  std::vector<StreamId> positions_ ABSL_GUARDED_BY(positions_mu_);
   std::atomic<bool> feed_ok_{false};
-  std::atomic<bool> stopping_{false};
+
+  mutable Mutex stop_mu_;
+  CondVar stop_;  // Signalled when stopping_ is set.
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+
   std::thread reader_;
   // Exclusive delivery (see Lead()).
   ListenerList exclusive_listeners_;
-  const std::string owner_ = absl::StrCat(absl::ToUnixNanos(absl::Now()), "-",
-                                          reinterpret_cast<uintptr_t>(this));
+  const std::string owner_ = NewOwnerId(this);
   std::once_flag lead_once_;
   std::thread leader_;
 };
@@ -431,11 +466,25 @@ absl::Status RedisStore::DeleteGroup(absl::string_view group) {
 }
 
 void RedisStore::AddListener(EventListener* listener) {
-  std::lock_guard<std::mutex> lock(dispatch_mu_);
-  listeners_.Add(listener);
-  for (const auto& [group, channels] : groups_) {
-    listener->OnGroupChange(GroupChange{group, channels});
+  // Under the dispatch lock: the reader thread delivers nothing until the
+  // listener has every group.
+  MutexLock lock(&dispatch_mu_);
+  for (const GroupChange& change : groups_.Snapshot()) {
+    listener->OnGroupChange(change);
   }
+  listeners_.Add(listener);
+}
+
+bool RedisStore::WaitFor(absl::Duration d) {
+  constexpr absl::Duration kSlice = absl::Milliseconds(10);
+  const absl::Time deadline = clock_->Now() + d;
+  MutexLock lock(&stop_mu_);
+  while (!stopping_) {
+    const absl::Duration left = deadline - clock_->Now();
+    if (left <= absl::ZeroDuration()) return true;
+    stop_.WaitWithTimeout(&stop_mu_, std::min(left, kSlice));
+  }
+  return false;
 }
 
 absl::Status RedisStore::SyncEvents() {
@@ -444,14 +493,18 @@ absl::Status RedisStore::SyncEvents() {
   std::vector<StreamId> targets;
   for (const RedisReply& id : reply->elements)
     targets.push_back(StreamId::Parse(id.str));
-  std::unique_lock<std::mutex> lock(positions_mu_);
-  const bool caught_up = positions_advanced_.wait_for(
-      lock, absl::ToChronoNanoseconds(options_.pool.timeout * 5), [&] {
+  // A bound in real time, not the injected clock's: this waits for Redis
+  // and the reader thread, which only real time moves.
+  MutexLock lock(&positions_mu_);
+  const bool caught_up = positions_advanced_.WaitFor(
+      &positions_mu_,
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(positions_mu_) {
         for (size_t i = 0; i < targets.size(); ++i) {
           if (positions_[i] < targets[i]) return false;
         }
         return true;
-      });
+      },
+      options_.pool.timeout * 5);
   if (!caught_up) {
     return absl::DeadlineExceededError("redis: the event feed is behind");
   }
@@ -460,8 +513,8 @@ absl::Status RedisStore::SyncEvents() {
 
 void RedisStore::FeedBroken(const absl::Status& status) {
   if (!feed_ok_.exchange(false)) return;  // Already reported.
-  std::lock_guard<std::mutex> lock(dispatch_mu_);
-  groups_.clear();
+  MutexLock lock(&dispatch_mu_);
+  groups_.Clear();
   listeners_.NotifyInterrupted(status);
 }
 
@@ -472,19 +525,20 @@ absl::Status RedisStore::Resync(RedisConnection& connection) {
   if (reply->is_error()) return absl::InternalError(reply->str);
   const size_t streams = stream_keys_.size();
   {
-    std::lock_guard<std::mutex> lock(positions_mu_);
+    MutexLock lock(&positions_mu_);
     for (size_t i = 0; i < streams; ++i) {
       positions_[i] = StreamId::Parse(reply->elements[i].str);
     }
   }
-  positions_advanced_.notify_all();
-  std::lock_guard<std::mutex> lock(dispatch_mu_);
-  groups_.clear();
+  positions_advanced_.SignalAll();
+  MutexLock lock(&dispatch_mu_);
+  groups_.Clear();
   for (size_t i = streams; i + 1 < reply->elements.size(); i += 2) {
-    std::vector<std::string> channels = SplitList(reply->elements[i + 1].str);
-    std::sort(channels.begin(), channels.end());
-    groups_[reply->elements[i].str] = channels;
-    listeners_.NotifyGroupChange(GroupChange{reply->elements[i].str, channels});
+    GroupChange change{reply->elements[i].str,
+                       SplitList(reply->elements[i + 1].str)};
+    std::sort(change.channels.begin(), change.channels.end());
+    groups_.Apply(change);
+    listeners_.NotifyGroupChange(change);
   }
   feed_ok_ = true;
   return absl::OkStatus();
@@ -520,7 +574,7 @@ std::optional<PresenceEvent> RedisStore::DecodeEvent(const RedisReply& fields) {
 }
 
 void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
-  std::lock_guard<std::mutex> lock(dispatch_mu_);
+  MutexLock lock(&dispatch_mu_);
   if (stream == stream_keys_.size() - 1) {
     absl::flat_hash_map<absl::string_view, absl::string_view> field =
         FieldMap(fields);
@@ -528,11 +582,7 @@ void RedisStore::Dispatch(size_t stream, const RedisReply& fields) {
     change.group = std::string(field["g"]);
     change.channels = SplitList(field["cs"]);
     std::sort(change.channels.begin(), change.channels.end());
-    if (change.channels.empty()) {
-      groups_.erase(change.group);
-    } else {
-      groups_[change.group] = change.channels;
-    }
+    groups_.Apply(change);
     listeners_.NotifyGroupChange(change);
     return;
   }
@@ -544,7 +594,7 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
   absl::Duration backoff = options_.pool.initial_backoff;
   const std::string block =
       absl::StrCat(absl::ToInt64Milliseconds(options_.read_block));
-  while (!stopping_) {
+  while (!stopping()) {
     if (connection == nullptr || connection->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
           RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
@@ -559,9 +609,7 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
         FeedBroken(absl::UnavailableError(
             absl::StrCat("the event feed was interrupted (", status.message(),
                          "); re-read and watch again")));
-        const absl::Time until = absl::Now() + backoff;
-        while (!stopping_ && absl::Now() < until)
-          absl::SleepFor(absl::Milliseconds(10));
+        if (!WaitFor(backoff)) return;
         backoff = std::min(backoff * 2, options_.pool.max_backoff);
         continue;
       }
@@ -571,7 +619,7 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
                                         "BLOCK", block,   "STREAMS"};
     command.insert(command.end(), stream_keys_.begin(), stream_keys_.end());
     {
-      std::lock_guard<std::mutex> lock(positions_mu_);
+      MutexLock lock(&positions_mu_);
       for (const StreamId& id : positions_) command.push_back(id.ToString());
     }
     absl::StatusOr<RedisReply> reply = connection->Command(command);
@@ -590,11 +638,11 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
                            stream_keys_.begin();
       for (const RedisReply& entry : stream.elements[1].elements) {
         Dispatch(index, entry.elements[1]);
-        std::lock_guard<std::mutex> lock(positions_mu_);
+        MutexLock lock(&positions_mu_);
         positions_[index] = StreamId::Parse(entry.elements[0].str);
       }
     }
-    positions_advanced_.notify_all();
+    positions_advanced_.SignalAll();
   }
 }
 
@@ -608,8 +656,13 @@ void RedisStore::AddExclusiveListener(EventListener* listener) {
 absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
                                            std::vector<StreamId>& cursor) {
   const size_t shards = stream_keys_.size() - 1;
-  std::vector<std::string> command = {"XREAD", "COUNT", "1000",
-                                      "BLOCK", "100",   "STREAMS"};
+  std::vector<std::string> command = {
+      "XREAD",
+      "COUNT",
+      "1000",
+      "BLOCK",
+      absl::StrCat(absl::ToInt64Milliseconds(options_.exclusive_read_block)),
+      "STREAMS"};
   command.insert(command.end(), stream_keys_.begin(),
                  stream_keys_.begin() + shards);
   for (size_t i = 0; i < shards; ++i) command.push_back(cursor[i].ToString());
@@ -636,19 +689,18 @@ absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
 }
 
 void RedisStore::Lead() {
-  // A round (at most one 100 ms XREAD) always starts right after the lease
-  // was taken or renewed, so it runs well within the lease.
-  constexpr absl::Duration kLease = absl::Seconds(3);
-  const std::string lease_ms = absl::StrCat(absl::ToInt64Milliseconds(kLease));
+  // A round (at most one exclusive_read_block XREAD) always starts right
+  // after the lease was taken or renewed, so it runs well within the lease.
+  const std::string lease_ms =
+      absl::StrCat(absl::ToInt64Milliseconds(options_.lease));
   std::unique_ptr<RedisConnection> connection;
   std::vector<StreamId> cursor(stream_keys_.size() - 1);
   bool leading = false;
-  while (!stopping_) {
+  while (!stopping()) {
     absl::StatusOr<RedisReply> held = Run("lease", {owner_, lease_ms});
     if (!held.ok() || held->integer != 1) {
       leading = false;
-      absl::SleepFor(held.ok() ? absl::Milliseconds(200)
-                               : options_.pool.initial_backoff);
+      WaitFor(held.ok() ? options_.lease_retry : options_.pool.initial_backoff);
       continue;
     }
     if (!leading) {
@@ -670,9 +722,9 @@ void RedisStore::Lead() {
     if (connection == nullptr || connection->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
           RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
-                                   absl::Milliseconds(100));
+                                   options_.exclusive_read_block);
       if (!connected.ok()) {
-        absl::SleepFor(options_.pool.initial_backoff);
+        WaitFor(options_.pool.initial_backoff);
         continue;
       }
       connection = *std::move(connected);

@@ -3,17 +3,17 @@
 // Redis going away and coming back.
 #include "presence/store/redis/redis_store.h"
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "presence/base/mutex.h"
 #include "presence/clock.h"
 #include "presence/presence.h"
 #include "presence/testing/event_recorder.h"
@@ -78,20 +78,24 @@ INSTANTIATE_TEST_SUITE_P(
 class Recorder : public EventRecorder {
  public:
   void OnEventsInterrupted(const absl::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     interruptions_.push_back(status);
-    interrupted_.notify_all();
+    interrupted_.SignalAll();
   }
   bool WaitForInterruption(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return interrupted_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                                 [&] { return !interruptions_.empty(); });
+    MutexLock lock(&mu_);
+    return interrupted_.WaitFor(
+        &mu_,
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !interruptions_.empty();
+        },
+        timeout);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable interrupted_;
-  std::vector<absl::Status> interruptions_;
+  Mutex mu_;
+  CondVar interrupted_;
+  std::vector<absl::Status> interruptions_ ABSL_GUARDED_BY(mu_);
 };
 
 // Two stores on one Redis, as two replicas would be.
@@ -278,6 +282,94 @@ int WaitForUserEvent(EventRecorder* recorders, int n, const std::string& user,
   return 0;
 }
 
+// Returns the index of the recorder that holds an event of `user`, waiting
+// up to 20 s (real time) for it; -1 if none does by then.
+int WaitForUserEventIn(EventRecorder* recorders, int n, const std::string& user,
+                       std::vector<PresenceEvent>* seen) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    for (int i = 0; i < n; ++i) {
+      for (const PresenceEvent& e : recorders[i].Take()) {
+        seen[i].push_back(e);
+      }
+      for (const PresenceEvent& e : seen[i]) {
+        if (e.user_id == user) return i;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return -1;
+}
+
+TEST(RedisLeaseTest, AHandoverWaitsForTheLeaseToExpireOnTheInjectedClock) {
+  ASSERT_TRUE(redis->FlushAll().ok());
+  SimulatedClock clock(absl::FromUnixSeconds(1'800'000'000));
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  // Hours of the injected clock: real time alone would never end them.
+  options.lease = absl::Hours(1);
+  options.lease_retry = absl::Minutes(1);
+  std::unique_ptr<PresenceStore> stores[2];
+  std::unique_ptr<Presence> presence[2];
+  EventRecorder exclusive[2];
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::unique_ptr<PresenceStore>> store =
+        NewRedisStore(options, &clock);
+    ASSERT_TRUE(store.ok()) << store.status();
+    stores[i] = *std::move(store);
+    presence[i] = std::make_unique<Presence>(stores[i].get(), config.limits);
+    stores[i]->AddExclusiveListener(&exclusive[i]);
+  }
+  auto join = [&](int replica, const std::string& user) {
+    HeartbeatRequest beat;
+    beat.user_id = user;
+    beat.channels = {"lobby"};
+    ASSERT_TRUE(presence[replica]->Heartbeat(beat).ok());
+  };
+  std::vector<PresenceEvent> seen[2];
+  join(0, "first");
+  const int holder = WaitForUserEventIn(exclusive, 2, "first", seen);
+  ASSERT_GE(holder, 0) << "no replica ever delivered";
+  const int other = 1 - holder;
+
+  // The holder goes away without giving the lease up; the other replica
+  // takes it once the lease has expired by the injected clock.
+  stores[holder]->RemoveExclusiveListener(&exclusive[holder]);
+  presence[holder].reset();
+  stores[holder].reset();
+  join(other, "second");
+  absl::SleepFor(absl::Milliseconds(200));
+  for (const PresenceEvent& e : exclusive[other].Take()) {
+    EXPECT_NE(e.user_id, "second") << "delivered before the lease expired";
+    seen[other].push_back(e);
+  }
+  clock.Advance(options.lease + options.lease_retry);
+  EXPECT_EQ(WaitForUserEventIn(&exclusive[other], 1, "second", &seen[other]),
+            0);
+  stores[other]->RemoveExclusiveListener(&exclusive[other]);
+}
+
+TEST(RedisLeaseTest, AStoreWaitingOnItsClockStopsAtOnce) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  options.url = (*server)->url();
+  options.pool.initial_backoff = absl::Hours(1);
+  options.pool.max_backoff = absl::Hours(1);
+  SimulatedClock clock;  // Never moves: every wait on it would be endless.
+  absl::StatusOr<std::unique_ptr<PresenceStore>> store =
+      NewRedisStore(options, &clock);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Recorder events;
+  (*store)->AddListener(&events);
+  (*server)->Kill();
+  // The event reader loses Redis and waits an hour of `clock` to retry.
+  ASSERT_TRUE(events.WaitForInterruption(absl::Seconds(10)));
+  (*store)->RemoveListener(&events);
+  store->reset();  // Returns without waiting for the hour (or hangs here).
+}
+
 TEST(RedisOutageTest, WebhookDeliveryResumesAfterRedisLosesItsData) {
   absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
@@ -351,6 +443,8 @@ TEST(RedisOutageTest, CallsFailFastWhileRedisIsDownAndRecover) {
   while (!(*store)->Healthy() && absl::Now() < deadline) {
     (void)presence.WhereNow({"alice"});  // Calls find Redis back too.
     absl::SleepFor(absl::Milliseconds(20));
+    // The event reader's reconnection backoff runs on the store's clock.
+    clock.Advance(absl::Milliseconds(20));
   }
   EXPECT_TRUE((*store)->Healthy());
   EXPECT_TRUE(presence.Heartbeat(beat).ok());
