@@ -38,6 +38,12 @@ bool GroupMirror::HasGroup(absl::string_view group) const {
   return channels_of_.contains(group);
 }
 
+const std::vector<std::string>* GroupMirror::ChannelsOf(
+    absl::string_view group) const {
+  auto it = channels_of_.find(group);
+  return it == channels_of_.end() ? nullptr : &it->second;
+}
+
 const std::vector<std::string>* GroupMirror::GroupsOf(
     absl::string_view channel) const {
   auto it = groups_of_.find(channel);

@@ -35,6 +35,10 @@ class GroupMirror {
   // Returns whether `group` exists (holds a channel).
   bool HasGroup(absl::string_view group) const;
 
+  // Returns the sorted channels of `group`, or nullptr when it does not
+  // exist. Valid until the next Apply or Clear.
+  const std::vector<std::string>* ChannelsOf(absl::string_view group) const;
+
   // Returns the groups that hold `channel`, in no particular order, or
   // nullptr when none does. Valid until the next Apply or Clear.
   const std::vector<std::string>* GroupsOf(absl::string_view channel) const;

@@ -33,6 +33,8 @@ TEST(GroupMirrorTest, IndexesMembershipBothWays) {
   EXPECT_THAT(mirror.GroupsOf("a"), Pointee(ElementsAre("g1")));
   EXPECT_THAT(mirror.GroupsOf("b"), Pointee(UnorderedElementsAre("g1", "g2")));
   EXPECT_EQ(mirror.GroupsOf("z"), nullptr);
+  EXPECT_THAT(mirror.ChannelsOf("g2"), Pointee(ElementsAre("b", "c")));
+  EXPECT_EQ(mirror.ChannelsOf("g3"), nullptr);
 }
 
 TEST(GroupMirrorTest, AChangeReplacesTheGroupsChannels) {

@@ -23,7 +23,7 @@ absl::Status EventFanout::Add(EventSink* sink, const EventEncoder* encoder,
                               const std::vector<std::string>& groups) {
   WriterMutexLock lock(&mu_);
   for (const std::string& group : groups) {
-    if (!group_channels_.contains(group)) {
+    if (!groups_.HasGroup(group)) {
       return absl::NotFoundError(
           absl::StrCat("channel group '", group, "' does not exist"));
     }
@@ -69,8 +69,7 @@ void EventFanout::OnEventsInterrupted(const absl::Status& status) {
   WriterMutexLock lock(&mu_);
   const absl::Status unavailable = absl::UnavailableError(status.message());
   for (const auto& [sink, watch] : watches_) sink->Close(unavailable);
-  group_channels_.clear();
-  channel_groups_.clear();
+  groups_.Clear();
 }
 
 size_t EventFanout::size() const {
@@ -85,6 +84,13 @@ std::map<std::string, size_t> EventFanout::SizeByTransport() const {
     ++sizes[std::string(watch.encoder->transport())];
   }
   return sizes;
+}
+
+std::vector<std::string> EventFanout::ChannelsOfGroup(
+    absl::string_view group) const {
+  ReaderMutexLock lock(&mu_);
+  const std::vector<std::string>* channels = groups_.ChannelsOf(group);
+  return channels == nullptr ? std::vector<std::string>() : *channels;
 }
 
 bool EventFanout::WaitForSize(size_t n, absl::Duration timeout) const {
@@ -102,9 +108,9 @@ void EventFanout::OnEvent(const PresenceEvent& event) {
   if (auto it = by_channel_.find(event.channel); it != by_channel_.end()) {
     recipients.insert(recipients.end(), it->second.begin(), it->second.end());
   }
-  if (auto it = channel_groups_.find(event.channel);
-      it != channel_groups_.end()) {
-    for (const std::string& group : it->second) {
+  if (const std::vector<std::string>* groups = groups_.GroupsOf(event.channel);
+      groups != nullptr) {
+    for (const std::string& group : *groups) {
       if (auto watchers = by_group_.find(group); watchers != by_group_.end()) {
         recipients.insert(recipients.end(), watchers->second.begin(),
                           watchers->second.end());
@@ -134,23 +140,7 @@ void EventFanout::OnEvent(const PresenceEvent& event) {
 
 void EventFanout::OnGroupChange(const GroupChange& change) {
   WriterMutexLock lock(&mu_);
-  if (auto old = group_channels_.find(change.group);
-      old != group_channels_.end()) {
-    for (const std::string& channel : old->second) {
-      auto groups = channel_groups_.find(channel);
-      if (groups == channel_groups_.end()) continue;
-      auto& list = groups->second;
-      list.erase(std::remove(list.begin(), list.end(), change.group),
-                 list.end());
-      if (groups->second.empty()) channel_groups_.erase(groups);
-    }
-    group_channels_.erase(old);
-  }
-  if (change.channels.empty()) return;  // Deleted.
-  group_channels_[change.group] = change.channels;
-  for (const std::string& channel : change.channels) {
-    channel_groups_[channel].push_back(change.group);
-  }
+  groups_.Apply(change);
 }
 
 }  // namespace presence

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "presence/base/mutex.h"
 #include "presence/event.h"
+#include "presence/internal/group_mirror.h"
 
 namespace presence {
 
@@ -108,6 +109,12 @@ class EventFanout : public EventListener {
   bool WaitForSize(size_t n, absl::Duration timeout) const
       ABSL_LOCKS_EXCLUDED(size_mu_);
 
+  // Returns the channels of `group` as the fan-out mirrors them now
+  // (sorted; empty for a group that does not exist). A transport that
+  // catches a group watcher up from its own history reads them.
+  std::vector<std::string> ChannelsOfGroup(absl::string_view group) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Counts a sink cut off for falling behind (a metric).
   void CountSlowWatcher() { slow_watchers_.fetch_add(1); }
   uint64_t slow_watchers() const { return slow_watchers_.load(); }
@@ -140,11 +147,8 @@ class EventFanout : public EventListener {
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::vector<EventSink*>> by_group_
       ABSL_GUARDED_BY(mu_);
-  // The mirror of group membership, both ways.
-  absl::flat_hash_map<std::string, std::vector<std::string>> group_channels_
-      ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::vector<std::string>> channel_groups_
-      ABSL_GUARDED_BY(mu_);
+  // Group membership as the store reported it.
+  GroupMirror groups_ ABSL_GUARDED_BY(mu_);
 
   // The sink count, for WaitForSize (taken after mu_ when both are held).
   mutable Mutex size_mu_;
