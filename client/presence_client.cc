@@ -224,6 +224,46 @@ LeaveResult LeaveCall::ToResult(const v1::LeaveResponse& response) {
   return {ToVector(response.channels())};
 }
 
+BatchHeartbeatCall& BatchHeartbeatCall::heartbeat(
+    std::string user_id, const std::vector<std::string>& channels,
+    uint32_t timeout_seconds, std::string session_id) {
+  v1::HeartbeatRequest* heartbeat = request_.add_entries()->mutable_heartbeat();
+  heartbeat->set_user_id(std::move(user_id));
+  for (const std::string& channel : channels) heartbeat->add_channels(channel);
+  heartbeat->set_timeout_seconds(timeout_seconds);
+  heartbeat->set_session_id(std::move(session_id));
+  return *this;
+}
+
+BatchHeartbeatCall& BatchHeartbeatCall::leave(
+    std::string user_id, const std::vector<std::string>& channels,
+    std::string session_id) {
+  v1::LeaveRequest* leave = request_.add_entries()->mutable_leave();
+  leave->set_user_id(std::move(user_id));
+  for (const std::string& channel : channels) leave->add_channels(channel);
+  leave->set_session_id(std::move(session_id));
+  return *this;
+}
+
+BatchHeartbeatResult BatchHeartbeatCall::ToResult(
+    const v1::BatchHeartbeatResponse& response) {
+  BatchHeartbeatResult result;
+  result.results.reserve(response.results_size());
+  for (const v1::BatchEntryResult& entry : response.results()) {
+    BatchEntryResult& out = result.results.emplace_back();
+    out.status = absl::Status(static_cast<absl::StatusCode>(entry.code()),
+                              entry.message());
+    if (entry.has_heartbeat()) {
+      out.heartbeat =
+          HeartbeatResult{entry.heartbeat().timeout_seconds(),
+                          entry.heartbeat().heartbeat_interval_seconds()};
+    } else if (entry.has_leave()) {
+      out.leave = LeaveResult{ToVector(entry.leave().channels())};
+    }
+  }
+  return result;
+}
+
 ListChannelsResult ListChannelsInGroupCall::ToResult(
     const v1::ListChannelsResponse& response) {
   return {ToVector(response.channels())};
@@ -276,6 +316,10 @@ WatchCall PresenceClient::watch() const { return WatchCall(connection_); }
 
 LeaveCall PresenceClient::leave() const {
   return LeaveCall(connection_).user_id(connection_->user_id);
+}
+
+BatchHeartbeatCall PresenceClient::batch_heartbeat() const {
+  return BatchHeartbeatCall(connection_);
 }
 
 AddChannelsToGroupCall PresenceClient::add_channels_to_group(

@@ -112,6 +112,17 @@ struct LeaveResult {
   std::vector<std::string> channels;  // Channels the user left; sorted.
 };
 
+// The outcome of one entry of a batch.
+struct BatchEntryResult {
+  absl::Status status;  // Errors name the entry: "entries[3].heartbeat...".
+  std::optional<HeartbeatResult> heartbeat;  // A heartbeat that succeeded.
+  std::optional<LeaveResult> leave;          // A leave that succeeded.
+};
+
+struct BatchHeartbeatResult {
+  std::vector<BatchEntryResult> results;  // One per entry, in order.
+};
+
 struct ListChannelsResult {
   std::vector<std::string> channels;  // Sorted.
 };
@@ -490,6 +501,42 @@ class LeaveCall : public internal::UnaryCall<LeaveCall, v1::PresenceService,
   static LeaveResult ToResult(const v1::LeaveResponse& response);
 };
 
+// Heartbeats and leaves of many users in one RPC, for services that hold
+// the users' connections. Each entry has the single call's semantics and its
+// own result; a bad entry does not fail the others.
+//
+//   auto batch = pubnub.batch_heartbeat()
+//                    .heartbeat("alice", {"lobby"}, /*timeout_seconds=*/60)
+//                    .heartbeat("bob", {"lobby", "hall"})
+//                    .leave("carol", {"lobby"})
+//                    .execute();
+//   // batch->results[i].status, .heartbeat, .leave
+class BatchHeartbeatCall
+    : public internal::UnaryCall<
+          BatchHeartbeatCall, v1::PresenceService, v1::BatchHeartbeatRequest,
+          v1::BatchHeartbeatResponse, BatchHeartbeatResult> {
+ public:
+  // Adds a heartbeat of `user_id`'s session `session_id` on `channels`;
+  // `timeout_seconds` 0 means the server's default.
+  BatchHeartbeatCall& heartbeat(std::string user_id,
+                                const std::vector<std::string>& channels,
+                                uint32_t timeout_seconds = 0,
+                                std::string session_id = "");
+  // Adds a leave of `user_id`'s session `session_id` from `channels`.
+  BatchHeartbeatCall& leave(std::string user_id,
+                            const std::vector<std::string>& channels,
+                            std::string session_id = "");
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::BatchHeartbeat,
+                                  &Stub::async_interface::BatchHeartbeat};
+  using UnaryCall::UnaryCall;
+  static BatchHeartbeatResult ToResult(
+      const v1::BatchHeartbeatResponse& response);
+};
+
 // Adds channels to a group, creating the group if needed.
 class AddChannelsToGroupCall
     : public internal::UnaryCall<
@@ -716,6 +763,7 @@ class PresenceClient {
   GetStateCall get_presence_state() const;
   HeartbeatCall heartbeat() const;
   LeaveCall leave() const;
+  BatchHeartbeatCall batch_heartbeat() const;
   WatchCall watch() const;
 
   // Channel groups.

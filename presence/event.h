@@ -70,6 +70,10 @@ struct PresenceEvent {
   // epochs ran ahead of the clock (only channels that reactivate more than
   // once a second run ahead). Consumers may deduplicate by it.
   uint64_t sequence = 0;
+  // Timeouts only: the deadline the user's last session passed (`time` is
+  // when the timeout happened; the difference is the timeout's lag). Stores
+  // that cannot tell leave it absl::InfinitePast(). Not sent to clients.
+  absl::Time deadline = absl::InfinitePast();
 
   // Interval events only: who joined, left and timed out since the previous
   // interval event, unless the lists were too large, in which case they are

@@ -26,6 +26,8 @@ struct Limits {
   uint32_t max_timeout_seconds = 3600;
   // Occupants listed per channel by HereNow (a limit of 0 means this).
   uint32_t max_here_now_limit = 1000;
+  // Entries (heartbeats and leaves) in one batch request.
+  uint32_t max_batch_entries = 10000;
 };
 
 }  // namespace presence

@@ -246,3 +246,128 @@ TEST_F(PresenceTest, DuplicateNamesAreMerged) {
 
 }  // namespace
 }  // namespace presence
+
+namespace presence {
+namespace {
+
+class PresenceBatchTest : public testing::Test {
+ protected:
+  PresenceBatchTest()
+      : store_(NewMemoryStore(MemoryStoreOptions(), &clock_)),
+        presence_(store_.get(), Limits()) {}
+
+  static BatchEntry Beat(const std::string& user, const std::string& channel,
+                         uint32_t timeout = 0) {
+    BatchEntry entry;
+    entry.heartbeat.user_id = user;
+    entry.heartbeat.channels = {channel};
+    entry.heartbeat.timeout_seconds = timeout;
+    return entry;
+  }
+
+  static BatchEntry Leave(const std::string& user, const std::string& channel) {
+    BatchEntry entry;
+    entry.kind = BatchEntry::Kind::kLeave;
+    entry.leave.user_id = user;
+    entry.leave.channels = {channel};
+    return entry;
+  }
+
+  SimulatedClock clock_;
+  std::unique_ptr<PresenceStore> store_;
+  Presence presence_;
+};
+
+TEST_F(PresenceBatchTest, AppliesEachEntryAndReportsEachOutcome) {
+  BatchRequest request;
+  request.entries = {Beat("alice", "lobby", 60), Beat("bob", "bad channel"),
+                     Beat("carol", "lobby"), Leave("alice", "lobby")};
+  BatchEntry missing_group = Beat("dave", "lobby");
+  missing_group.heartbeat.channel_groups = {"nope"};
+  request.entries.push_back(missing_group);
+  absl::StatusOr<BatchResult> result = presence_.Batch(std::move(request));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->results.size(), 5u);
+  EXPECT_TRUE(result->results[0].status.ok());
+  EXPECT_EQ(result->results[0].heartbeat.timeout_seconds, 60u);
+  EXPECT_EQ(result->results[0].heartbeat.heartbeat_interval_seconds, 29u);
+  EXPECT_EQ(result->results[1].status.code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result->results[1].status.message()),
+              testing::StartsWith("entries[1].heartbeat.channels[0]: "));
+  EXPECT_EQ(result->results[2].heartbeat.timeout_seconds, 300u);
+  EXPECT_TRUE(result->results[3].status.ok());
+  EXPECT_EQ(result->results[3].leave.channels,
+            std::vector<std::string>{"lobby"});
+  EXPECT_EQ(result->results[4].status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(result->results[4].status.message()),
+              testing::StartsWith("entries[4]: channel group 'nope'"));
+  // Only carol stays: bob was refused, alice left, dave's group is missing.
+  HereNowRequest here;
+  here.channels = {"lobby"};
+  absl::StatusOr<HereNowResult> now = presence_.HereNow(here);
+  ASSERT_EQ(now->channels.size(), 1u);
+  ASSERT_EQ(now->channels[0].occupants.size(), 1u);
+  EXPECT_EQ(now->channels[0].occupants[0].user_id, "carol");
+}
+
+TEST_F(PresenceBatchTest, TooManyEntriesFailTheWholeBatch) {
+  Limits limits;
+  limits.max_batch_entries = 2;
+  Presence small(store_.get(), limits);
+  BatchRequest request;
+  request.entries = {Beat("a", "x"), Beat("b", "x"), Beat("c", "x")};
+  absl::StatusOr<BatchResult> result = small.Batch(std::move(request));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(result.status().message(),
+            "entries: 3 entries is more than the maximum 2");
+  HereNowRequest here;
+  EXPECT_EQ(presence_.HereNow(here)->total_channels, 0u);
+}
+
+TEST_F(PresenceBatchTest, AsyncCallsAnswerThroughTheCallback) {
+  absl::StatusOr<HeartbeatResult> beat;
+  HeartbeatRequest heartbeat;
+  heartbeat.user_id = "alice";
+  heartbeat.channels = {"lobby"};
+  presence_.HeartbeatAsync(heartbeat, [&](absl::StatusOr<HeartbeatResult> r) {
+    beat = std::move(r);
+  });
+  ASSERT_TRUE(beat.ok());
+  EXPECT_EQ(beat->heartbeat_interval_seconds, 149u);
+
+  absl::StatusOr<HereNowResult> here;
+  HereNowRequest query;
+  query.channels = {"lobby"};
+  presence_.HereNowAsync(query,
+                         [&](absl::StatusOr<HereNowResult> r) { here = r; });
+  ASSERT_TRUE(here.ok());
+  EXPECT_EQ(here->total_occupancy, 1u);
+
+  absl::StatusOr<LeaveResult> left = absl::UnknownError("not called");
+  LeaveRequest leave;
+  leave.user_id = "";  // Invalid: answered before the call returns.
+  leave.channels = {"lobby"};
+  presence_.LeaveAsync(leave, [&](absl::StatusOr<LeaveResult> r) { left = r; });
+  EXPECT_EQ(left.status().code(), absl::StatusCode::kInvalidArgument);
+
+  absl::StatusOr<BatchResult> batch;
+  BatchRequest request;
+  request.entries = {Beat("bob", "lobby")};
+  presence_.BatchAsync(std::move(request),
+                       [&](absl::StatusOr<BatchResult> r) { batch = r; });
+  ASSERT_TRUE(batch.ok());
+  EXPECT_TRUE(batch->results[0].status.ok());
+
+  absl::Status added = absl::UnknownError("not called");
+  presence_.AddChannelsToGroupAsync("friends", {"lobby"},
+                                    [&](absl::Status s) { added = s; });
+  EXPECT_TRUE(added.ok());
+  absl::StatusOr<std::vector<std::string>> groups;
+  presence_.ListGroupsAsync(
+      [&](absl::StatusOr<std::vector<std::string>> r) { groups = r; });
+  EXPECT_EQ(*groups, std::vector<std::string>{"friends"});
+}
+
+}  // namespace
+}  // namespace presence

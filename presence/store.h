@@ -13,12 +13,23 @@
 //
 // Thread-safe: every method may be called concurrently. Each call is atomic
 // with respect to the channels it touches.
+//
+// Every call exists in two forms. The synchronous one returns the result.
+// The asynchronous one (`...Async`) hands it to a callback, called exactly
+// once: either before the method returns, on the caller's thread, or later on
+// a store thread; the callback must not block. A store whose calls wait on a
+// backend (Redis) implements the asynchronous forms without blocking the
+// caller, so servers never park a thread on a round trip; the defaults here
+// run the synchronous form and call back at once, which is right for a store
+// that answers from memory.
 #ifndef PRESENCE_STORE_H_
 #define PRESENCE_STORE_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -26,6 +37,11 @@
 #include "presence/types.h"
 
 namespace presence {
+
+// The completion of an asynchronous call (see the file comment).
+template <typename T>
+using StoreCallback = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+using StoreStatusCallback = absl::AnyInvocable<void(absl::Status) &&>;
 
 class PresenceStore {
  public:
@@ -59,6 +75,20 @@ class PresenceStore {
   // Ends the session on the channels; returns those the user left.
   virtual absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) = 0;
 
+  // Applies each entry as Heartbeat or Leave would, in order, each atomic
+  // on its own (not the batch as a whole); one failing entry (e.g. a group
+  // that does not exist) does not stop the others. Returns one result per
+  // entry: its status and, for leaves, the channels left. Entries arrive
+  // validated and normalised, like the single calls.
+  virtual std::vector<BatchEntryResult> Batch(
+      const std::vector<BatchEntry>& entries);
+
+  // Returns how much presence the store holds now (for metrics).
+  // UNIMPLEMENTED from a store that cannot tell cheaply.
+  virtual absl::StatusOr<StoreStats> Stats() {
+    return absl::UnimplementedError("this store does not report stats");
+  }
+
   // Times out every membership whose last session passed its deadline, and
   // emits the interval events that are due. A channel's timeouts due
   // together come in deadline order, then user-id order (byte-wise). The
@@ -77,6 +107,58 @@ class PresenceStore {
       absl::string_view group) = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
   virtual absl::Status DeleteGroup(absl::string_view group) = 0;
+
+  // The asynchronous forms (see the file comment).
+  virtual void HereNowAsync(const HereNowRequest& request,
+                            StoreCallback<HereNowResult> done) {
+    std::move(done)(HereNow(request));
+  }
+  virtual void WhereNowAsync(const WhereNowRequest& request,
+                             StoreCallback<WhereNowResult> done) {
+    std::move(done)(WhereNow(request));
+  }
+  virtual void SetStateAsync(const SetStateRequest& request,
+                             StoreCallback<SetStateResult> done) {
+    std::move(done)(SetState(request));
+  }
+  virtual void GetStateAsync(const GetStateRequest& request,
+                             StoreCallback<GetStateResult> done) {
+    std::move(done)(GetState(request));
+  }
+  virtual void HeartbeatAsync(const HeartbeatRequest& request,
+                              StoreStatusCallback done) {
+    std::move(done)(Heartbeat(request));
+  }
+  virtual void LeaveAsync(const LeaveRequest& request,
+                          StoreCallback<LeaveResult> done) {
+    std::move(done)(Leave(request));
+  }
+  virtual void BatchAsync(
+      const std::vector<BatchEntry>& entries,
+      absl::AnyInvocable<void(std::vector<BatchEntryResult>) &&> done) {
+    std::move(done)(Batch(entries));
+  }
+  virtual void AddChannelsToGroupAsync(absl::string_view group,
+                                       const std::vector<std::string>& channels,
+                                       StoreStatusCallback done) {
+    std::move(done)(AddChannelsToGroup(group, channels));
+  }
+  virtual void RemoveChannelsFromGroupAsync(
+      absl::string_view group, const std::vector<std::string>& channels,
+      StoreStatusCallback done) {
+    std::move(done)(RemoveChannelsFromGroup(group, channels));
+  }
+  virtual void ListChannelsInGroupAsync(
+      absl::string_view group, StoreCallback<std::vector<std::string>> done) {
+    std::move(done)(ListChannelsInGroup(group));
+  }
+  virtual void ListGroupsAsync(StoreCallback<std::vector<std::string>> done) {
+    std::move(done)(ListGroups());
+  }
+  virtual void DeleteGroupAsync(absl::string_view group,
+                                StoreStatusCallback done) {
+    std::move(done)(DeleteGroup(group));
+  }
 
   // Registers `listener` for every event from now on, under the rules of
   // event.h: the consumer events (joins, leaves, timeouts and state changes,

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace presence {
 
 struct HereNowRequest {
@@ -108,6 +110,38 @@ struct LeaveRequest {
 
 struct LeaveResult {
   std::vector<std::string> channels;  // Channels the user left, sorted.
+};
+
+// One entry of a batch: one user's heartbeat or leave, with the semantics
+// and events of the single call.
+struct BatchEntry {
+  enum class Kind { kHeartbeat, kLeave };
+  Kind kind = Kind::kHeartbeat;
+  HeartbeatRequest heartbeat;  // When kind is kHeartbeat.
+  LeaveRequest leave;          // When kind is kLeave.
+};
+
+struct BatchRequest {
+  std::vector<BatchEntry> entries;
+};
+
+// The outcome of one entry: an error (naming the entry, e.g.
+// "entries[3].channels[0]: ...") or the single call's result.
+struct BatchEntryResult {
+  absl::Status status;
+  HeartbeatResult heartbeat;  // Heartbeats, when status is OK.
+  LeaveResult leave;          // Leaves, when status is OK.
+};
+
+struct BatchResult {
+  std::vector<BatchEntryResult> results;  // One per entry, in order.
+};
+
+// How much presence a store holds now (for metrics).
+struct StoreStats {
+  uint64_t channels = 0;     // Occupied channels.
+  uint64_t memberships = 0;  // (user, channel) pairs present.
+  uint64_t sessions = 0;     // (session, channel) pairs alive.
 };
 
 }  // namespace presence

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/json.h"
@@ -27,6 +28,8 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "presence/event.h"
+#include "presence/testing/event_recorder.h"
 #include "service/testing/test_server.h"
 
 namespace presence {
@@ -673,6 +676,66 @@ TEST_F(PresenceClientTest, SessionsTimeOutOneByOne) {
       client.leave().channels({"lobby"}).session_id("laptop").execute();
   ASSERT_TRUE(left.ok()) << left.status();
   EXPECT_THAT(left->channels, ElementsAre("lobby"));
+}
+
+}  // namespace
+}  // namespace presence
+
+namespace presence {
+namespace {
+
+class BatchHeartbeatTest : public testing::Test {
+ protected:
+  client::PresenceClient Client() {
+    return client::PresenceClient({.target = server_.address()});
+  }
+  TestServer server_;
+};
+
+TEST_F(BatchHeartbeatTest, EachEntryHasItsOwnResultAndTheSingleCallsEvents) {
+  EventRecorder events;
+  server_.store().AddListener(&events);
+  absl::StatusOr<client::BatchHeartbeatResult> batch =
+      Client()
+          .batch_heartbeat()
+          .heartbeat("alice", {"lobby"}, 60)
+          .heartbeat("bob", {"lobby", "bad channel"})
+          .heartbeat("carol", {"lobby"}, 0, "tab-1")
+          .leave("alice", {"lobby"})
+          .execute();
+  server_.store().RemoveListener(&events);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->results.size(), 4u);
+  EXPECT_TRUE(batch->results[0].status.ok());
+  ASSERT_TRUE(batch->results[0].heartbeat.has_value());
+  EXPECT_EQ(batch->results[0].heartbeat->heartbeat_interval_seconds, 29u);
+  EXPECT_EQ(batch->results[1].status.code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(batch->results[1].status.message()),
+              testing::StartsWith("entries[1].heartbeat.channels[1]: "));
+  EXPECT_FALSE(batch->results[1].heartbeat.has_value());
+  EXPECT_EQ(batch->results[2].heartbeat->timeout_seconds, 300u);
+  ASSERT_TRUE(batch->results[3].leave.has_value());
+  EXPECT_THAT(batch->results[3].leave->channels, ElementsAre("lobby"));
+  // The same events as the single calls: active, join, join, leave.
+  std::vector<std::string> lines;
+  for (const PresenceEvent& event : events.Take()) {
+    lines.push_back(absl::StrCat(EventTypeName(event.type), " ", event.user_id,
+                                 " ", event.occupancy));
+  }
+  EXPECT_THAT(lines, ElementsAre("active  1", "join alice 1", "join carol 2",
+                                 "leave alice 1"));
+}
+
+TEST_F(BatchHeartbeatTest, TooManyEntriesFailTheRequest) {
+  client::BatchHeartbeatCall call = Client().batch_heartbeat();
+  for (int i = 0; i <= 10000; ++i) {
+    call.heartbeat(absl::StrCat("user-", i), {"lobby"});
+  }
+  absl::StatusOr<client::BatchHeartbeatResult> batch = call.execute();
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batch.status().message(),
+            "entries: 10001 entries is more than the maximum 10000");
 }
 
 }  // namespace

@@ -36,11 +36,10 @@ int WalkDepth(const Presence& presence) {
 grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::HereNowRequest, v1::HereNowResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::HereNowRequest, v1::HereNowResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kHereNow,
-          &call);
+  using Call = UnaryCall<v1::HereNowRequest, v1::HereNowResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kHereNow, &call);
   if (call == nullptr) return reactor;
   const v1::HereNowRequest& request = call->request();
   HereNowRequest query;
@@ -51,57 +50,61 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
   query.include_state = request.include_state();
   query.limit = request.limit();
   query.offset = request.offset();
-  absl::StatusOr<HereNowResult> result = presence_->HereNow(std::move(query));
-  if (!result.ok()) return call->Finish(result.status());
-  v1::HereNowResponse* response = call->response();
-  response->set_total_channels(result->total_channels);
-  response->set_total_occupancy(result->total_occupancy);
-  response->mutable_channels()->Reserve(
-      static_cast<int>(result->channels.size()));
-  for (const ChannelOccupancy& channel : result->channels) {
-    v1::HereNowChannel* out = response->add_channels();
-    out->set_name(channel.name);
-    out->set_occupancy(channel.occupancy);
-    out->mutable_occupants()->Reserve(
-        static_cast<int>(channel.occupants.size()));
-    for (const Occupant& occupant : channel.occupants) {
-      v1::HereNowUser* user = out->add_occupants();
-      user->set_user_id(occupant.user_id);
-      if (!occupant.state.empty()) {
-        absl::Status status =
-            JsonToStruct(occupant.state, user->mutable_state());
-        if (!status.ok()) return call->Finish(status);
-      }
-    }
-  }
-  return call->Finish(absl::OkStatus());
+  presence_->HereNowAsync(
+      std::move(query), [call](absl::StatusOr<HereNowResult> result) {
+        if (!result.ok()) return (void)call->Finish(result.status());
+        v1::HereNowResponse* response = call->response();
+        response->set_total_channels(result->total_channels);
+        response->set_total_occupancy(result->total_occupancy);
+        response->mutable_channels()->Reserve(
+            static_cast<int>(result->channels.size()));
+        for (const ChannelOccupancy& channel : result->channels) {
+          v1::HereNowChannel* out = response->add_channels();
+          out->set_name(channel.name);
+          out->set_occupancy(channel.occupancy);
+          out->mutable_occupants()->Reserve(
+              static_cast<int>(channel.occupants.size()));
+          for (const Occupant& occupant : channel.occupants) {
+            v1::HereNowUser* user = out->add_occupants();
+            user->set_user_id(occupant.user_id);
+            if (!occupant.state.empty()) {
+              absl::Status status =
+                  JsonToStruct(occupant.state, user->mutable_state());
+              if (!status.ok()) return (void)call->Finish(status);
+            }
+          }
+        }
+        call->Finish(absl::OkStatus());
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kWhereNow,
-          &call);
+  using Call = UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kWhereNow, &call);
   if (call == nullptr) return reactor;
-  absl::StatusOr<WhereNowResult> result =
-      presence_->WhereNow({call->request().user_id()});
-  if (result.ok()) {
-    ToRepeated(result->channels, call->response()->mutable_channels());
-  }
-  return call->Finish(result.status());
+  presence_->WhereNowAsync({call->request().user_id()},
+                           [call](absl::StatusOr<WhereNowResult> result) {
+                             if (result.ok()) {
+                               ToRepeated(result->channels,
+                                          call->response()->mutable_channels());
+                             }
+                             call->Finish(result.status());
+                           });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::SetStateRequest, v1::SetStateResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::SetStateRequest, v1::SetStateResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kSetState,
-          &call);
+  using Call = UnaryCall<v1::SetStateRequest, v1::SetStateResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kSetState, &call);
   if (call == nullptr) return reactor;
   const v1::SetStateRequest& request = call->request();
   SetStateRequest update;
@@ -111,49 +114,47 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
   absl::Status status = StructToJson(request.state(), "state",
                                      WalkDepth(*presence_), &update.state);
   if (!status.ok()) return call->Finish(status);
-  absl::StatusOr<SetStateResult> result =
-      presence_->SetState(std::move(update));
-  if (!result.ok()) return call->Finish(result.status());
-  ToRepeated(result->channels, call->response()->mutable_channels());
-  return call->Finish(
-      JsonToStruct(result->state, call->response()->mutable_state()));
+  presence_->SetStateAsync(
+      std::move(update), [call](absl::StatusOr<SetStateResult> result) {
+        if (!result.ok()) return (void)call->Finish(result.status());
+        ToRepeated(result->channels, call->response()->mutable_channels());
+        call->Finish(
+            JsonToStruct(result->state, call->response()->mutable_state()));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::GetStateRequest, v1::GetStateResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::GetStateRequest, v1::GetStateResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kGetState,
-          &call);
+  using Call = UnaryCall<v1::GetStateRequest, v1::GetStateResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kGetState, &call);
   if (call == nullptr) return reactor;
   const v1::GetStateRequest& request = call->request();
   GetStateRequest query;
   query.user_id = request.user_id();
   query.channels = ToVector(request.channels());
   query.channel_groups = ToVector(request.channel_groups());
-  absl::StatusOr<GetStateResult> result = presence_->GetState(std::move(query));
-  if (!result.ok()) return call->Finish(result.status());
-  for (const ChannelState& state : result->states) {
-    v1::GetStateInfo* info = call->response()->add_states();
-    info->set_channel_name(state.channel);
-    absl::Status status = JsonToStruct(state.state, info->mutable_state());
-    if (!status.ok()) return call->Finish(status);
-  }
-  return call->Finish(absl::OkStatus());
+  presence_->GetStateAsync(
+      std::move(query), [call](absl::StatusOr<GetStateResult> result) {
+        if (!result.ok()) return (void)call->Finish(result.status());
+        for (const ChannelState& state : result->states) {
+          v1::GetStateInfo* info = call->response()->add_states();
+          info->set_channel_name(state.channel);
+          absl::Status status =
+              JsonToStruct(state.state, info->mutable_state());
+          if (!status.ok()) return (void)call->Finish(status);
+        }
+        call->Finish(absl::OkStatus());
+      });
+  return reactor;
 }
 
-grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
-    grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat,
-          &call);
-  if (call == nullptr) return reactor;
-  const v1::HeartbeatRequest& request = call->request();
+// Converts a HeartbeatRequest; `field` prefixes the states' field names.
+absl::StatusOr<HeartbeatRequest> PresenceServiceImpl::ToHeartbeat(
+    const v1::HeartbeatRequest& request, absl::string_view field) const {
   HeartbeatRequest heartbeat;
   heartbeat.user_id = request.user_id();
   heartbeat.channels = ToVector(request.channels());
@@ -164,40 +165,130 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
   for (const auto& [key, state] : request.states()) {
     std::string json;
     absl::Status status =
-        StructToJson(state, absl::StrCat("states[\"", key, "\"]"),
+        StructToJson(state, absl::StrCat(field, "states[\"", key, "\"]"),
                      WalkDepth(*presence_), &json);
-    if (!status.ok()) return call->Finish(status);
+    if (!status.ok()) return status;
     heartbeat.states.emplace_back(key, std::move(json));
   }
-  absl::StatusOr<HeartbeatResult> result =
-      presence_->Heartbeat(std::move(heartbeat));
-  if (result.ok()) {
-    call->response()->set_timeout_seconds(result->timeout_seconds);
-    call->response()->set_heartbeat_interval_seconds(
-        result->heartbeat_interval_seconds);
-  }
-  return call->Finish(result.status());
+  return heartbeat;
 }
 
-grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
+grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::LeaveRequest, v1::LeaveResponse>* call;
-  grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kLeave, &call);
+  using Call = UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat, &call);
   if (call == nullptr) return reactor;
-  const v1::LeaveRequest& request = call->request();
+  absl::StatusOr<HeartbeatRequest> heartbeat = ToHeartbeat(call->request(), "");
+  if (!heartbeat.ok()) return call->Finish(heartbeat.status());
+  presence_->HeartbeatAsync(
+      *std::move(heartbeat), [call](absl::StatusOr<HeartbeatResult> result) {
+        if (result.ok()) {
+          call->response()->set_timeout_seconds(result->timeout_seconds);
+          call->response()->set_heartbeat_interval_seconds(
+              result->heartbeat_interval_seconds);
+        }
+        call->Finish(result.status());
+      });
+  return reactor;
+}
+
+LeaveRequest PresenceServiceImpl::ToLeave(const v1::LeaveRequest& request) {
   LeaveRequest leave;
   leave.user_id = request.user_id();
   leave.channels = ToVector(request.channels());
   leave.channel_groups = ToVector(request.channel_groups());
   leave.session_id = request.session_id();
-  absl::StatusOr<LeaveResult> result = presence_->Leave(std::move(leave));
-  if (result.ok()) {
-    ToRepeated(result->channels, call->response()->mutable_channels());
+  return leave;
+}
+
+grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  using Call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor = Call::Start(
+      context, raw_request, raw_response, stats_, RpcMethod::kLeave, &call);
+  if (call == nullptr) return reactor;
+  presence_->LeaveAsync(
+      ToLeave(call->request()), [call](absl::StatusOr<LeaveResult> result) {
+        if (result.ok()) {
+          ToRepeated(result->channels, call->response()->mutable_channels());
+        }
+        call->Finish(result.status());
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  using Call = UnaryCall<v1::BatchHeartbeatRequest, v1::BatchHeartbeatResponse>;
+  Call* call;
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kBatchHeartbeat, &call);
+  if (call == nullptr) return reactor;
+  const auto& entries = call->request().entries();
+  BatchRequest batch;
+  batch.entries.resize(entries.size());
+  // Entries that cannot even be converted are answered here; the rest go
+  // to the library, which validates each on its own.
+  std::vector<absl::Status> conversion(entries.size());
+  for (int i = 0; i < entries.size(); ++i) {
+    const v1::BatchEntry& entry = entries[i];
+    BatchEntry& out = batch.entries[i];
+    if (entry.has_heartbeat()) {
+      absl::StatusOr<HeartbeatRequest> heartbeat = ToHeartbeat(
+          entry.heartbeat(), absl::StrCat("entries[", i, "].heartbeat."));
+      if (heartbeat.ok()) {
+        out.heartbeat = *std::move(heartbeat);
+      } else {
+        conversion[i] = heartbeat.status();
+      }
+    } else if (entry.has_leave()) {
+      out.kind = BatchEntry::Kind::kLeave;
+      out.leave = ToLeave(entry.leave());
+    } else {
+      conversion[i] = absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "]: neither a heartbeat nor a leave"));
+    }
   }
-  return call->Finish(result.status());
+  // A bad entry goes to the library as an empty heartbeat, which it
+  // refuses; its answer is then replaced by the conversion error.
+  for (size_t i = 0; i < conversion.size(); ++i) {
+    if (!conversion[i].ok()) batch.entries[i] = BatchEntry();
+  }
+  presence_->BatchAsync(
+      std::move(batch), [call, conversion = std::move(conversion)](
+                            absl::StatusOr<BatchResult> result) {
+        if (!result.ok()) return (void)call->Finish(result.status());
+        const auto& entries = call->request().entries();
+        auto* results = call->response()->mutable_results();
+        results->Reserve(static_cast<int>(result->results.size()));
+        for (size_t i = 0; i < result->results.size(); ++i) {
+          v1::BatchEntryResult* out = results->Add();
+          const absl::Status& status =
+              conversion[i].ok() ? result->results[i].status : conversion[i];
+          if (!status.ok()) {
+            const grpc::Status wire = ToGrpcStatus(status);
+            out->set_code(wire.error_code());
+            out->set_message(wire.error_message());
+          } else if (entries[static_cast<int>(i)].has_heartbeat()) {
+            const HeartbeatResult& beat = result->results[i].heartbeat;
+            out->mutable_heartbeat()->set_timeout_seconds(beat.timeout_seconds);
+            out->mutable_heartbeat()->set_heartbeat_interval_seconds(
+                beat.heartbeat_interval_seconds);
+          } else {
+            ToRepeated(result->results[i].leave.channels,
+                       out->mutable_leave()->mutable_channels());
+          }
+        }
+        call->Finish(absl::OkStatus());
+      });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
@@ -234,70 +325,85 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>* call;
+  using Call = UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>;
+  Call* call;
   grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::AddChannelsRequest, v1::AddChannelsResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kAddChannels,
-          &call);
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kAddChannels, &call);
   if (call == nullptr) return reactor;
-  return call->Finish(presence_->AddChannelsToGroup(
-      call->request().group(), ToVector(call->request().channels())));
+  presence_->AddChannelsToGroupAsync(
+      call->request().group(), ToVector(call->request().channels()),
+      [call](absl::Status status) { call->Finish(status); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>* call;
+  using Call = UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>;
+  Call* call;
   grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::RemoveChannelsRequest, v1::RemoveChannelsResponse>::Start(
-          context, raw_request, raw_response, stats_,
-          RpcMethod::kRemoveChannels, &call);
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kRemoveChannels, &call);
   if (call == nullptr) return reactor;
-  return call->Finish(presence_->RemoveChannelsFromGroup(
-      call->request().group(), ToVector(call->request().channels())));
+  presence_->RemoveChannelsFromGroupAsync(
+      call->request().group(), ToVector(call->request().channels()),
+      [call](absl::Status status) { call->Finish(status); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>* call;
+  using Call = UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>;
+  Call* call;
   grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::ListChannelsRequest, v1::ListChannelsResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kListChannels,
-          &call);
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kListChannels, &call);
   if (call == nullptr) return reactor;
-  absl::StatusOr<std::vector<std::string>> channels =
-      presence_->ListChannelsInGroup(call->request().group());
-  if (channels.ok()) {
-    ToRepeated(*channels, call->response()->mutable_channels());
-  }
-  return call->Finish(channels.status());
+  presence_->ListChannelsInGroupAsync(
+      call->request().group(),
+      [call](absl::StatusOr<std::vector<std::string>> channels) {
+        if (channels.ok()) {
+          ToRepeated(*channels, call->response()->mutable_channels());
+        }
+        call->Finish(channels.status());
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>* call;
+  using Call = UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>;
+  Call* call;
   grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::ListGroupsRequest, v1::ListGroupsResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kListGroups,
-          &call);
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kListGroups, &call);
   if (call == nullptr) return reactor;
-  absl::StatusOr<std::vector<std::string>> groups = presence_->ListGroups();
-  if (groups.ok()) ToRepeated(*groups, call->response()->mutable_groups());
-  return call->Finish(groups.status());
+  presence_->ListGroupsAsync(
+      [call](absl::StatusOr<std::vector<std::string>> groups) {
+        if (groups.ok()) {
+          ToRepeated(*groups, call->response()->mutable_groups());
+        }
+        call->Finish(groups.status());
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::DeleteGroup(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
-  UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>* call;
+  using Call = UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>;
+  Call* call;
   grpc::ServerUnaryReactor* reactor =
-      UnaryCall<v1::DeleteGroupRequest, v1::DeleteGroupResponse>::Start(
-          context, raw_request, raw_response, stats_, RpcMethod::kDeleteGroup,
-          &call);
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kDeleteGroup, &call);
   if (call == nullptr) return reactor;
-  return call->Finish(presence_->DeleteGroup(call->request().group()));
+  presence_->DeleteGroupAsync(
+      call->request().group(),
+      [call](absl::Status status) { call->Finish(status); });
+  return reactor;
 }
 
 }  // namespace presence

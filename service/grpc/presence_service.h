@@ -6,7 +6,11 @@
 // (so malformed bytes get INVALID_ARGUMENT naming the message type), and
 // WatchEvents streams write events the fan-out encoded once for all of them.
 //
-// Thread-safe; the handlers never block beyond the library call.
+// Handlers call the library's asynchronous forms and finish the RPC in the
+// callback, so a gRPC thread never waits on a store's backend (the memory
+// store answers before the call returns; Redis later, from its own thread).
+//
+// Thread-safe.
 #ifndef SERVICE_GRPC_PRESENCE_SERVICE_H_
 #define SERVICE_GRPC_PRESENCE_SERVICE_H_
 
@@ -29,8 +33,11 @@ using PresenceServiceBase = v1::PresenceService::WithRawCallbackMethod_HereNow<
             v1::PresenceService::WithRawCallbackMethod_GetState<
                 v1::PresenceService::WithRawCallbackMethod_Heartbeat<
                     v1::PresenceService::WithRawCallbackMethod_Leave<
-                        v1::PresenceService::WithRawCallbackMethod_WatchEvents<
-                            v1::PresenceService::Service>>>>>>>;
+                        v1::PresenceService::
+                            WithRawCallbackMethod_BatchHeartbeat<
+                                v1::PresenceService::
+                                    WithRawCallbackMethod_WatchEvents<
+                                        v1::PresenceService::Service>>>>>>>>;
 
 using ChannelGroupServiceBase =
     v1::ChannelGroupService::WithRawCallbackMethod_AddChannels<
@@ -73,11 +80,20 @@ class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
   grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* BatchHeartbeat(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchEvents(
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
 
  private:
+  // Library requests from the protos; `field` prefixes field names in
+  // errors (a batch entry's).
+  absl::StatusOr<HeartbeatRequest> ToHeartbeat(
+      const v1::HeartbeatRequest& request, absl::string_view field) const;
+  static LeaveRequest ToLeave(const v1::LeaveRequest& request);
+
   Presence* const presence_;
   EventFanout* const fanout_;
   const size_t max_buffered_events_;

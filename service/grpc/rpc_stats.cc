@@ -22,6 +22,7 @@ constexpr MethodInfo kMethodInfo[] = {
     {kPresenceService, "GetState", false},
     {kPresenceService, "Heartbeat", false},
     {kPresenceService, "Leave", false},
+    {kPresenceService, "BatchHeartbeat", false},
     {kPresenceService, "WatchEvents", true},
     {kGroupService, "AddChannels", false},
     {kGroupService, "RemoveChannels", false},

@@ -39,6 +39,7 @@ enum class RpcMethod {
   kGetState,
   kHeartbeat,
   kLeave,
+  kBatchHeartbeat,
   kWatchEvents,
   kAddChannels,
   kRemoveChannels,
