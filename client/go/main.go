@@ -100,6 +100,17 @@ func presenceCalls(ctx context.Context, presence pb.PresenceServiceClient, watch
 	left, err := presence.Leave(ctx, &pb.LeaveRequest{UserId: "alice", Channels: []string{"lobby"}, SessionId: "tab-1"})
 	check(err)
 	fmt.Printf("alice left: %s\n", strings.Join(left.Channels, ", "))
+
+	// Many users at once (an edge service's heartbeats): one result per entry.
+	batch, err := presence.BatchHeartbeat(ctx, &pb.BatchHeartbeatRequest{Entries: []*pb.BatchEntry{
+		{Entry: &pb.BatchEntry_Heartbeat{Heartbeat: &pb.HeartbeatRequest{UserId: "carol", Channels: []string{"hall"}}}},
+		{Entry: &pb.BatchEntry_Heartbeat{Heartbeat: &pb.HeartbeatRequest{UserId: "dave", Channels: []string{"bad channel"}}}},
+		{Entry: &pb.BatchEntry_Leave{Leave: &pb.LeaveRequest{UserId: "carol", Channels: []string{"hall"}}}},
+	}})
+	check(err)
+	for i, result := range batch.Results {
+		fmt.Println(strings.TrimSpace(fmt.Sprintf("batch entry %d: %s %s", i, codes.Code(result.Code), result.Message)))
+	}
 }
 
 // watchEvents prints lobby's events for the watch duration, while bob joins

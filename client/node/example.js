@@ -78,6 +78,19 @@ async function presenceCalls() {
 
   const left = await call(presence, 'Leave', { user_id: 'alice', channels: ['lobby'], session_id: 'tab-1' });
   console.log(`alice left: ${left.channels.join(', ')}`);
+
+  // Many users at once (an edge service's heartbeats): one result per entry.
+  const batch = await call(presence, 'BatchHeartbeat', {
+    entries: [
+      { heartbeat: { user_id: 'carol', channels: ['hall'] } },
+      { heartbeat: { user_id: 'dave', channels: ['bad channel'] } },
+      { leave: { user_id: 'carol', channels: ['hall'] } },
+    ],
+  });
+  batch.results.forEach((result, i) => {
+    const code = Object.keys(grpc.status).find((name) => grpc.status[name] === result.code);
+    console.log(`batch entry ${i}: ${code} ${result.message}`.trimEnd());
+  });
 }
 
 /** Prints lobby's events until the watch's deadline, while bob joins and leaves. */

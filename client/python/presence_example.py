@@ -98,6 +98,22 @@ def presence_calls(presence, watch_seconds):
         timeout=DEADLINE_SECONDS)
     print(f"alice left: {', '.join(left.channels)}")
 
+    # Many users at once (an edge service's heartbeats): one result per entry.
+    batch = presence.BatchHeartbeat(
+        presence_pb2.BatchHeartbeatRequest(entries=[
+            presence_pb2.BatchEntry(heartbeat=presence_pb2.HeartbeatRequest(
+                user_id="carol", channels=["hall"])),
+            presence_pb2.BatchEntry(heartbeat=presence_pb2.HeartbeatRequest(
+                user_id="dave", channels=["bad channel"])),
+            presence_pb2.BatchEntry(leave=presence_pb2.LeaveRequest(
+                user_id="carol", channels=["hall"])),
+        ]),
+        timeout=DEADLINE_SECONDS)
+    for i, result in enumerate(batch.results):
+        outcome = grpc.StatusCode.OK.name if result.code == 0 else next(
+            c.name for c in grpc.StatusCode if c.value[0] == result.code)
+        print(f"batch entry {i}: {outcome} {result.message}".rstrip())
+
 
 def channel_group_calls(groups):
     groups.AddChannels(

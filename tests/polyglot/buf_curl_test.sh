@@ -51,7 +51,7 @@ for service in presence.v1.PresenceService presence.v1.ChannelGroupService grpc.
   grep -qxF "$service" <<<"$services" || fail "--list-services lacks $service"
 done
 methods=$("${curl[@]}" --list-methods "$url")
-for method in HereNow WhereNow SetState GetState Heartbeat Leave WatchEvents; do
+for method in HereNow WhereNow SetState GetState Heartbeat Leave BatchHeartbeat WatchEvents; do
   grep -qxF "presence.v1.PresenceService/$method" <<<"$methods" || fail "--list-methods lacks $method"
 done
 for method in AddChannels RemoveChannels ListChannels ListGroups DeleteGroup; do
@@ -94,6 +94,8 @@ done
 grep -qi '^buf: < .*presence-watch-registered: 1' "$SCRATCH/watch.err" ||
   fail "the watch was not registered: $(cat "$SCRATCH/watch.err")"
 expect_rpc $P/Leave '{"user_id":"alice","channels":["lobby"],"session_id":"tab-1"}' '{"channels":["lobby"]}'
+expect_rpc $P/BatchHeartbeat '{"entries":[{"heartbeat":{"user_id":"carol","channels":["hall"],"timeout_seconds":60}},{"leave":{"user_id":"carol","channels":["hall"]}}]}' \
+  '{"results":[{"heartbeat":{"timeoutSeconds":60,"heartbeatIntervalSeconds":29}},{"leave":{"channels":["hall"]}}]}'
 if wait $watch_pid; then fail "the watch ended without its deadline"; fi
 grep -q '"code": *"deadline_exceeded"' "$SCRATCH/watch.err" ||
   fail "the watch did not end at its deadline: $(tail -5 "$SCRATCH/watch.err")"

@@ -184,6 +184,29 @@ func TestLeaveReturnsChannelsLeftAfterLastSession(t *testing.T) {
 	}
 }
 
+func TestBatchHeartbeatAnswersEachEntry(t *testing.T) {
+	batch, err := presence.BatchHeartbeat(callContext(t), &pb.BatchHeartbeatRequest{Entries: []*pb.BatchEntry{
+		{Entry: &pb.BatchEntry_Heartbeat{Heartbeat: &pb.HeartbeatRequest{UserId: "go-gina", Channels: []string{"go-batch"}, TimeoutSeconds: 60}}},
+		{Entry: &pb.BatchEntry_Heartbeat{Heartbeat: &pb.HeartbeatRequest{UserId: "go-gina", Channels: []string{"bad channel"}}}},
+		{Entry: &pb.BatchEntry_Leave{Leave: &pb.LeaveRequest{UserId: "go-gina", Channels: []string{"go-batch"}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Results) != 3 {
+		t.Fatalf("got %d results, want 3", len(batch.Results))
+	}
+	if r := batch.Results[0]; r.Code != 0 || r.GetHeartbeat().GetHeartbeatIntervalSeconds() != 29 {
+		t.Errorf("entry 0: got %v", r)
+	}
+	if r := batch.Results[1]; codes.Code(r.Code) != codes.InvalidArgument || !strings.HasPrefix(r.Message, "entries[1].heartbeat.channels[0]: ") {
+		t.Errorf("entry 1: got %v", r)
+	}
+	if r := batch.Results[2]; !reflect.DeepEqual(r.GetLeave().GetChannels(), []string{"go-batch"}) {
+		t.Errorf("entry 2: got %v", r)
+	}
+}
+
 func TestChannelGroups(t *testing.T) {
 	ctx := callContext(t)
 	if _, err := groups.AddChannels(ctx, &pb.AddChannelsRequest{Group: "go-group", Channels: []string{"go-g2", "go-g1"}}); err != nil {

@@ -105,6 +105,22 @@ test('Leave returns the channels left once the last session ends', async () => {
   assert.deepEqual((await leave('laptop')).channels, ['js-leave']);
 });
 
+test('BatchHeartbeat answers each entry on its own', async () => {
+  const batch = await call(presence, 'BatchHeartbeat', {
+    entries: [
+      { heartbeat: { user_id: 'js-gina', channels: ['js-batch'], timeout_seconds: 60 } },
+      { heartbeat: { user_id: 'js-gina', channels: ['bad channel'] } },
+      { leave: { user_id: 'js-gina', channels: ['js-batch'] } },
+    ],
+  });
+  assert.equal(batch.results.length, 3);
+  assert.equal(batch.results[0].code, 0);
+  assert.equal(batch.results[0].heartbeat.heartbeat_interval_seconds, 29);
+  assert.equal(batch.results[1].code, grpc.status.INVALID_ARGUMENT);
+  assert.match(batch.results[1].message, /^entries\[1\]\.heartbeat\.channels\[0\]: /);
+  assert.deepEqual(batch.results[2].leave.channels, ['js-batch']);
+});
+
 test('channel groups: add, list, remove, delete', async () => {
   await call(groups, 'AddChannels', { group: 'js-group', channels: ['js-g2', 'js-g1'] });
   const listChannels = async () => (await call(groups, 'ListChannels', { group: 'js-group' })).channels;

@@ -108,6 +108,24 @@ class PresenceClientTest(unittest.TestCase):
         self.assertEqual(list(leave("phone").channels), [])  # The laptop is still there.
         self.assertEqual(list(leave("laptop").channels), ["py-leave"])
 
+    def test_batch_heartbeat_answers_each_entry(self):
+        batch = self.presence.BatchHeartbeat(
+            pb.BatchHeartbeatRequest(entries=[
+                pb.BatchEntry(heartbeat=pb.HeartbeatRequest(
+                    user_id="py-gina", channels=["py-batch"], timeout_seconds=60)),
+                pb.BatchEntry(heartbeat=pb.HeartbeatRequest(
+                    user_id="py-gina", channels=["bad channel"])),
+                pb.BatchEntry(leave=pb.LeaveRequest(user_id="py-gina", channels=["py-batch"])),
+            ]),
+            timeout=DEADLINE)
+        self.assertEqual(len(batch.results), 3)
+        self.assertEqual(batch.results[0].code, 0)
+        self.assertEqual(batch.results[0].heartbeat.heartbeat_interval_seconds, 29)
+        self.assertEqual(batch.results[1].code, grpc.StatusCode.INVALID_ARGUMENT.value[0])
+        self.assertTrue(batch.results[1].message.startswith("entries[1].heartbeat.channels[0]: "),
+                        batch.results[1].message)
+        self.assertEqual(list(batch.results[2].leave.channels), ["py-batch"])
+
     def test_channel_groups(self):
         self.groups.AddChannels(
             groups_pb2.AddChannelsRequest(group="py-group", channels=["py-g2", "py-g1"]),
