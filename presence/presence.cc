@@ -304,11 +304,11 @@ void Presence::HeartbeatAsync(HeartbeatRequest request,
     return std::move(done)(status);
   }
   const uint32_t timeout = request.timeout_seconds;
-  store_->HeartbeatAsync(
-      request, [done = std::move(done), timeout](absl::Status status) mutable {
-        if (!status.ok()) return std::move(done)(status);
-        std::move(done)(HeartbeatAnswer(timeout));
-      });
+  store_->HeartbeatAsync(request, [done = std::move(done), timeout](
+                                      const absl::Status& status) mutable {
+    if (!status.ok()) return std::move(done)(status);
+    std::move(done)(HeartbeatAnswer(timeout));
+  });
 }
 
 void Presence::LeaveAsync(LeaveRequest request,
