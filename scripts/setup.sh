@@ -15,11 +15,13 @@ packages=(
   g++ pkgconf python3 git
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto
   libabsl-dev rapidjson-dev libcurl4-openssl-dev libhiredis-dev libssl-dev
+  libboost-dev
 )
-# Testing: Redis, lint and analysis, clients in other languages.
+# Testing: Redis, lint and analysis, certificates (openssl), clients in other
+# languages.
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server nghttp2-client clang clang-format clang-tidy
+  redis-server nghttp2-client clang libclang-rt-14-dev clang-format clang-tidy openssl
   python3-grpcio python3-protobuf
   golang-go golang-google-grpc-dev golang-google-protobuf-dev
   golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc
@@ -58,6 +60,7 @@ tools="${PRESENCE_TOOLS_DIR:-$HOME/.cache/presence-tools}"
 npm_sets=(
   "buf:scripts/tools"
   "node-client:client/node"
+  "pubnub-js:tests/pubnub"
   "k8s-validate:k8s/validate"
 )
 for entry in "${npm_sets[@]}"; do

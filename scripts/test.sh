@@ -72,5 +72,11 @@ check "clang-tidy presence/" bash -c "git ls-files 'presence/*.cc' | grep -v _te
 # client (GUARDED_BY / REQUIRES; see presence/base/mutex.h).
 check "clang -Wthread-safety" scripts/check_thread_safety.sh
 
+# libFuzzer targets (validation, state JSON, tokens, HTTP requests), a
+# bounded run each on the corpus kept in the repository.
+for target in $(scripts/fuzz.sh --list); do
+  check "fuzz $target (60 s)" scripts/fuzz.sh 60 "$target"
+done
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

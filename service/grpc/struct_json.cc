@@ -140,7 +140,10 @@ absl::Status JsonToStruct(absl::string_view json, Struct* out) {
   out->Clear();
   if (json.empty()) return absl::OkStatus();
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Full precision: the default fast conversion may be off by an ulp, and a
+  // state read back must hold the numbers it was written with.
+  doc.Parse<rapidjson::kParseIterativeFlag |
+            rapidjson::kParseFullPrecisionFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return absl::InternalError("stored state is not a JSON object");
   }

@@ -61,6 +61,21 @@ TEST(StructJsonTest, BoundsTheWalk) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Found by struct_json_fuzzer: RapidJSON's default (fast) number parsing
+// read 1.0184310299969775e222 back as ...777e222.
+TEST(StructJsonTest, NumbersReadBackExactly) {
+  for (double value : {1.0184310299969775e222, 0.1, 1e-300, -2.5e-8,
+                       9007199254740993.0, 1.7976931348623157e308}) {
+    Struct state;
+    (*state.mutable_fields())["n"].set_number_value(value);
+    std::string json;
+    ASSERT_TRUE(StructToJson(state, "state", 16, &json).ok());
+    Struct back;
+    ASSERT_TRUE(JsonToStruct(json, &back).ok());
+    EXPECT_EQ(back.fields().at("n").number_value(), value) << json;
+  }
+}
+
 TEST(StructJsonTest, EmptyTextIsAnEmptyStruct) {
   Struct out;
   (*out.mutable_fields())["stale"].set_bool_value(true);
