@@ -39,6 +39,9 @@ class ServerProcess {
   // Returns "127.0.0.1:<port>".
   const std::string& address() const { return address_; }
 
+  // Returns the process id (for /proc readings), or -1 before Start().
+  pid_t pid() const { return pid_; }
+
   // Sends `signal` and waits for the process; returns its exit status as
   // from waitpid (use WIFEXITED/WEXITSTATUS).
   int Stop(int signal);
