@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,35 @@ absl::StatusOr<google::protobuf::Struct> StateToStruct(
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+TlsCredentialsFromFiles(const std::string& ca_file,
+                        const std::string& cert_file,
+                        const std::string& key_file) {
+  if (cert_file.empty() != key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a client certificate and its key go together");
+  }
+  grpc::SslCredentialsOptions options;
+  const struct {
+    const std::string& path;
+    std::string* pem;
+  } kFiles[] = {{ca_file, &options.pem_root_certs},
+                {cert_file, &options.pem_cert_chain},
+                {key_file, &options.pem_private_key}};
+  for (const auto& file : kFiles) {
+    if (file.path.empty()) continue;
+    std::ifstream in(file.path, std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read ", file.path));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    *file.pem = text.str();
+  }
+  return grpc::SslCredentials(options);
+}
 
 namespace internal {
 namespace {
@@ -146,6 +177,7 @@ absl::StatusOr<std::unique_ptr<EventStream>> WatchCall::open() const {
   if (timeout_.has_value()) {
     stream->context_.set_deadline(absl::ToChronoTime(absl::Now() + *timeout_));
   }
+  connection_->Prepare(stream->context_);
   stream->reader_ =
       connection_->presence->WatchEvents(&stream->context_, request_);
   stream->reader_->WaitForInitialMetadata();
@@ -269,6 +301,12 @@ ListChannelsResult ListChannelsInGroupCall::ToResult(
   return {ToVector(response.channels())};
 }
 
+GrantTokenResult GrantTokenCall::ToResult(
+    const v1::GrantTokenResponse& response) {
+  return {response.token(),
+          absl::FromUnixSeconds(response.expire_time().seconds())};
+}
+
 ListGroupsResult ListGroupsCall::ToResult(
     const v1::ListGroupsResponse& response) {
   return {ToVector(response.groups())};
@@ -286,6 +324,10 @@ PresenceClient PresenceClient::FromChannel(
   auto connection = std::make_shared<internal::Connection>();
   connection->presence = v1::PresenceService::NewStub(channel);
   connection->channel_groups = v1::ChannelGroupService::NewStub(channel);
+  connection->access = v1::AccessService::NewStub(channel);
+  if (!options.auth_token.empty()) {
+    connection->authorization = absl::StrCat("Bearer ", options.auth_token);
+  }
   connection->user_id = std::move(options.user_id);
   connection->timeout = options.timeout;
   return PresenceClient(std::move(connection));
@@ -320,6 +362,10 @@ LeaveCall PresenceClient::leave() const {
 
 BatchHeartbeatCall PresenceClient::batch_heartbeat() const {
   return BatchHeartbeatCall(connection_);
+}
+
+GrantTokenCall PresenceClient::grant_token() const {
+  return GrantTokenCall(connection_);
 }
 
 AddChannelsToGroupCall PresenceClient::add_channels_to_group(

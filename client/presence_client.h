@@ -15,6 +15,13 @@
 //   if (!here.ok()) return here.status();
 //   for (const HereNowUser& user : here->channels[0].occupants) ...
 //
+// With TLS and a token (a server run with --tls_* and --auth=token):
+//
+//   PresenceClient pubnub({.target = "presence.example:50051",
+//                          .user_id = "alice",
+//                          .credentials = *TlsCredentialsFromFiles("ca.crt"),
+//                          .auth_token = token});
+//
 // Errors are values: a failed RPC gives the gRPC status code as the
 // absl::StatusCode of the same number, with the server's message. Every call
 // has a deadline, Options::timeout unless the call sets timeout(). Calls that
@@ -57,10 +64,21 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/status.h"
+#include "presence/v1/access.grpc.pb.h"
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
 
 namespace presence::client {
+
+// Returns channel credentials for TLS from PEM files: `ca_file` holds the
+// CAs that signed the server's certificate (empty: the system's roots);
+// `cert_file` and `key_file`, both or neither, are the client's certificate
+// and key for servers that require mutual TLS. INVALID_ARGUMENT names a
+// file that cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+TlsCredentialsFromFiles(const std::string& ca_file,
+                        const std::string& cert_file = "",
+                        const std::string& key_file = "");
 
 // Results. They mirror the response messages with plain C++ types.
 
@@ -131,6 +149,11 @@ struct ListGroupsResult {
   std::vector<std::string> groups;  // Sorted.
 };
 
+struct GrantTokenResult {
+  std::string token;  // For Options::auth_token.
+  absl::Time expires;
+};
+
 namespace internal {
 
 // Counts the execute_async() calls whose callback has not yet returned.
@@ -164,13 +187,25 @@ struct Connection {
   typename Service::StubInterface& stub() const {
     if constexpr (std::is_same_v<Service, v1::PresenceService>) {
       return *presence;
-    } else {
+    } else if constexpr (std::is_same_v<Service, v1::ChannelGroupService>) {
       return *channel_groups;
+    } else {
+      return *access;
+    }
+  }
+
+  // Adds the call's metadata (the token) to `context`.
+  void Prepare(grpc::ClientContext& context) const {
+    if (!authorization.empty()) {
+      context.AddMetadata("authorization", authorization);
     }
   }
 
   std::unique_ptr<v1::PresenceService::StubInterface> presence;
   std::unique_ptr<v1::ChannelGroupService::StubInterface> channel_groups;
+  std::unique_ptr<v1::AccessService::StubInterface> access;
+  // "Bearer <token>", or empty without a token.
+  std::string authorization;
   std::string user_id;
   absl::Duration timeout;
   std::shared_ptr<InFlightCalls> in_flight = std::make_shared<InFlightCalls>();
@@ -207,6 +242,7 @@ class UnaryCall {
     if (!request.ok()) return request.status();
     grpc::ClientContext context;
     context.set_deadline(Deadline());
+    connection_->Prepare(context);
     Response response;
     auto& stub = connection_->template stub<Service>();
     grpc::Status status =
@@ -233,6 +269,7 @@ class UnaryCall {
     };
     auto pending = std::make_shared<Pending>();
     pending->context.set_deadline(Deadline());
+    connection_->Prepare(pending->context);
     pending->request = *std::move(request);
     Pending& call = *pending;
     std::shared_ptr<InFlightCalls> in_flight = connection_->in_flight;
@@ -615,6 +652,86 @@ class DeleteGroupCall
   using UnaryCall::UnaryCall;
 };
 
+// What a grant allows on its channels or groups.
+struct TokenPermissions {
+  bool read = false;    // HereNow, GetState, WatchEvents; ListChannels.
+  bool write = false;   // Heartbeat, Leave, SetState, batch entries.
+  bool manage = false;  // Channel groups.
+};
+
+// Mints a token (AccessService.GrantToken) for callers of a server run with
+// --auth=token; the client's own token must be an admin token.
+//
+//   auto granted = admin.grant_token()
+//                      .ttl(absl::Hours(1))
+//                      .authorized_user_id("alice")
+//                      .channels({"lobby"}, {.read = true, .write = true})
+//                      .channel_prefixes({"room-"}, {.read = true})
+//                      .execute();
+//   PresenceClient alice({..., .auth_token = granted->token});
+class GrantTokenCall
+    : public internal::UnaryCall<GrantTokenCall, v1::AccessService,
+                                 v1::GrantTokenRequest, v1::GrantTokenResponse,
+                                 GrantTokenResult> {
+ public:
+  // The token's lifetime, in whole seconds (1 s to 365 days). Required.
+  GrantTokenCall& ttl(absl::Duration ttl) {
+    request_.set_ttl_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(ttl)));
+    return *this;
+  }
+  // Binds the token to a user: it acts only as this user.
+  GrantTokenCall& authorized_user_id(std::string user_id) {
+    request_.set_user_id(std::move(user_id));
+    return *this;
+  }
+  // Grants on exact channel names, on every channel starting with a prefix,
+  // and on channel groups. Calls add up.
+  GrantTokenCall& channels(const std::vector<std::string>& names,
+                           TokenPermissions permissions) {
+    return Add(names, permissions, &v1::Grant::set_channel);
+  }
+  GrantTokenCall& channel_prefixes(const std::vector<std::string>& prefixes,
+                                   TokenPermissions permissions) {
+    return Add(prefixes, permissions, &v1::Grant::set_channel_prefix);
+  }
+  GrantTokenCall& channel_groups(const std::vector<std::string>& names,
+                                 TokenPermissions permissions) {
+    return Add(names, permissions, &v1::Grant::set_channel_group);
+  }
+  // Read everything: the global HereNow, the firehose, WhereNow of anyone,
+  // ListGroups.
+  GrantTokenCall& presence_admin(bool on) {
+    request_.set_presence_admin(on);
+    return *this;
+  }
+  // Every RPC, including GrantToken.
+  GrantTokenCall& admin(bool on) {
+    request_.set_admin(on);
+    return *this;
+  }
+
+ private:
+  friend PresenceClient;
+  friend UnaryCall;
+  static constexpr Method kMethod{&Stub::GrantToken,
+                                  &Stub::async_interface::GrantToken};
+  using UnaryCall::UnaryCall;
+  static GrantTokenResult ToResult(const v1::GrantTokenResponse& response);
+
+  GrantTokenCall& Add(const std::vector<std::string>& names,
+                      TokenPermissions permissions,
+                      void (v1::Grant::*set_name)(const std::string&)) {
+    for (const std::string& name : names) {
+      v1::Grant* grant = request_.add_grants();
+      (grant->*set_name)(name);
+      grant->set_read(permissions.read);
+      grant->set_write(permissions.write);
+      grant->set_manage(permissions.manage);
+    }
+    return *this;
+  }
+};
+
 // One presence event from a watch (presence.v1.WatchEventsResponse).
 struct WatchEvent {
   enum class Action {
@@ -736,8 +853,13 @@ class PresenceClient {
     // Each call's deadline, counted from when it is sent, unless the call
     // sets timeout().
     absl::Duration timeout = absl::Seconds(5);
-    // The channel's credentials; null means plaintext.
+    // The channel's credentials; null means plaintext. For TLS, see
+    // TlsCredentialsFromFiles().
     std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr;
+    // A token (from grant_token() or `presence_cli grant`) sent with every
+    // call as "authorization: Bearer <token>" metadata; empty sends none.
+    // Servers run with --auth=token need one.
+    std::string auth_token = {};
   };
 
   // Creates a client with a new channel to `options.target`. Connecting is
@@ -773,6 +895,9 @@ class PresenceClient {
   ListChannelsInGroupCall list_channels_in_group(std::string group) const;
   ListGroupsCall list_groups() const;
   DeleteGroupCall delete_group(std::string group) const;
+
+  // Access tokens (needs an admin token; see GrantTokenCall).
+  GrantTokenCall grant_token() const;
 
  private:
   explicit PresenceClient(std::shared_ptr<const internal::Connection> c)

@@ -5,7 +5,8 @@
 // Flags are read here only and copied into PresenceAppOptions; PresenceApp
 // (service/app) assembles and runs the service. SIGTERM or SIGINT drains:
 // health NOT_SERVING, in-flight calls get --shutdown_grace, then the process
-// exits 0.
+// exits 0. SIGHUP re-reads the secret and certificate files (the server
+// keeps running).
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "service/app/presence_app.h"
 #include "service/logging/logging.h"
+#include "service/logging/protobuf_log.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
@@ -57,6 +59,9 @@ ABSL_FLAG(uint32_t, max_channels_per_group, 2000,
 ABSL_FLAG(uint32_t, max_state_bytes, 32 * 1024,
           "Largest state, as compact JSON");
 ABSL_FLAG(uint32_t, max_state_depth, 16, "Deepest nesting of a state");
+ABSL_FLAG(uint32_t, max_batch_entries, 10000,
+          "Entries (heartbeats and leaves) one BatchHeartbeat request may "
+          "carry");
 ABSL_FLAG(uint32_t, max_name_chars, 92,
           "Longest user id, session id, channel or group");
 ABSL_FLAG(int32_t, max_receive_message_bytes, 4 * 1024 * 1024,
@@ -105,9 +110,59 @@ ABSL_FLAG(int32_t, webhook_max_attempts, 10,
 ABSL_FLAG(std::string, metrics_address, "",
           "host:port serving Prometheus metrics at /metrics (empty: off; "
           "port 0 picks a free port, logged)");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines on stderr as text or json (one JSON object per line, "
+          "with time, level, msg and fields)");
 ABSL_FLAG(uint32_t, watch_buffer_events, 4096,
           "Events a WatchEvents stream may have waiting before it is ended "
           "with RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, http_address, "",
+          "host:port serving PubNub's REST presence API over HTTP/1.1, for "
+          "apps using PubNub's SDKs (empty: off; port 0 picks a free port, "
+          "logged)");
+ABSL_FLAG(int32_t, http_threads, 2, "Threads of the HTTP server");
+ABSL_FLAG(int32_t, http_worker_threads, 4,
+          "Threads running the HTTP API's presence calls (which may wait on "
+          "Redis)");
+ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60),
+          "How long an HTTP connection may wait to start its next request");
+ABSL_FLAG(absl::Duration, http_request_timeout, absl::Seconds(10),
+          "How long an HTTP client has to send a whole request once it "
+          "started (slow clients are cut off)");
+ABSL_FLAG(std::vector<std::string>, pubnub_subscribe_keys, {},
+          "Subscribe keys the HTTP API accepts, comma-separated (empty: any); "
+          "others are answered \"Invalid Subscribe Key\"");
+ABSL_FLAG(absl::Duration, pubnub_long_poll_timeout, absl::Seconds(280),
+          "Longest hold of a subscribe long-poll with nothing to deliver "
+          "(below the SDKs' 310 s request timeout)");
+ABSL_FLAG(uint32_t, pubnub_history_events, 50000,
+          "Presence events kept so that subscribe polls catch up on what "
+          "happened between two polls");
+ABSL_FLAG(absl::Duration, pubnub_history_retention, absl::Minutes(5),
+          "How long a presence event stays in the subscribe catch-up history");
+ABSL_FLAG(std::string, auth, "none",
+          "none: every caller may call every RPC (the embedded quick start, "
+          "or behind a mesh that authenticates callers with mTLS); token: "
+          "presence, group and access RPCs need \"authorization: Bearer "
+          "<token>\" metadata with a token signed by --auth_secret_file");
+ABSL_FLAG(std::string, auth_secret_file, "",
+          "With --auth=token: file of token secrets, one per line, each at "
+          "least 32 characters; during a rotation two lines (the first signs, "
+          "both verify). Re-read when it changes and on SIGHUP");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the server (leaf first): serve gRPC over "
+          "TLS. Re-read when it changes (checked every --reload_interval; "
+          "the metrics port also on SIGHUP)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: require every client to present a "
+          "certificate one of them signed (mutual TLS)");
+ABSL_FLAG(bool, metrics_tls, false,
+          "Serve --metrics_address over HTTPS with the --tls_* files (and "
+          "require client certificates with --tls_client_ca_file)");
+ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(10),
+          "How often the certificate and secret files are checked for "
+          "changes (whole seconds, at least 1s)");
 
 namespace presence {
 namespace {
@@ -161,6 +216,7 @@ absl::StatusOr<PresenceAppOptions> OptionsFromFlags() {
   limits.max_state_bytes = absl::GetFlag(FLAGS_max_state_bytes);
   limits.max_state_depth = absl::GetFlag(FLAGS_max_state_depth);
   limits.max_name_chars = absl::GetFlag(FLAGS_max_name_chars);
+  limits.max_batch_entries = absl::GetFlag(FLAGS_max_batch_entries);
 
   EventOptions& events = options.events;
   events.announce_max = absl::GetFlag(FLAGS_announce_max);
@@ -208,12 +264,52 @@ absl::StatusOr<PresenceAppOptions> OptionsFromFlags() {
     webhooks.max_attempts = absl::GetFlag(FLAGS_webhook_max_attempts);
   }
 
+  PubNubHttpOptions& pubnub = options.pubnub;
+  pubnub.http.address = absl::GetFlag(FLAGS_http_address);
+  pubnub.http.threads = absl::GetFlag(FLAGS_http_threads);
+  pubnub.http.idle_timeout = absl::GetFlag(FLAGS_http_idle_timeout);
+  pubnub.http.request_timeout = absl::GetFlag(FLAGS_http_request_timeout);
+  pubnub.worker_threads = absl::GetFlag(FLAGS_http_worker_threads);
+  pubnub.subscribe_keys = absl::GetFlag(FLAGS_pubnub_subscribe_keys);
+  pubnub.long_poll_timeout = absl::GetFlag(FLAGS_pubnub_long_poll_timeout);
+  pubnub.history_events = absl::GetFlag(FLAGS_pubnub_history_events);
+  pubnub.history_retention = absl::GetFlag(FLAGS_pubnub_history_retention);
+
+  const std::string auth = absl::GetFlag(FLAGS_auth);
+  if (auth == "none") {
+    options.auth.mode = auth::AuthMode::kNone;
+  } else if (auth == "token") {
+    options.auth.mode = auth::AuthMode::kToken;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown --auth=", auth, "; supported: none, token"));
+  }
+  options.auth.secret_file = absl::GetFlag(FLAGS_auth_secret_file);
+
+  TlsOptions& tls = options.tls;
+  tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  tls.metrics = absl::GetFlag(FLAGS_metrics_tls);
+  tls.reload_interval = absl::GetFlag(FLAGS_reload_interval);
+
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.expiry_interval = absl::GetFlag(FLAGS_expiry_interval);
   return options;
 }
 
 int Run() {
+  absl::StatusOr<LogFormat> log_format =
+      ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    LogError(log_format.status().message());
+    return 2;
+  }
+  SetLogFormat(*log_format);
+  // libprotobuf logs a line per bad string field a caller sends: route it
+  // through the server's log, throttled.
+  RouteProtobufLogs(absl::Seconds(10));
+
   absl::StatusOr<PresenceAppOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     LogError(options.status().message());
@@ -225,12 +321,13 @@ int Run() {
     return 2;
   }
 
-  // Block the shutdown signals in every thread (gRPC's included, which
-  // inherit the mask); this thread waits for them with sigwait.
+  // Block the shutdown and reload signals in every thread (gRPC's included,
+  // which inherit the mask); this thread waits for them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const absl::Duration grace = options->grpc.shutdown_grace;
@@ -242,9 +339,15 @@ int Run() {
   }
 
   int signal = 0;
-  sigwait(&signals, &signal);
-  LogInfo(absl::StrCat("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT",
-                       "; draining for up to ", absl::FormatDuration(grace)));
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    LogInfo("received SIGHUP; re-reading the secret and certificate files",
+            {{"signal", "SIGHUP"}});
+    (*app)->Reload().IgnoreError();  // Reload() logs what happened.
+  }
+  const char* signal_name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  LogInfo(absl::StrCat("received ", signal_name, "; draining for up to ",
+                       absl::FormatDuration(grace)),
+          {{"signal", signal_name}, {"grace", absl::FormatDuration(grace)}});
   (*app)->Shutdown();
   LogInfo("presence_server stopped");
   return 0;

@@ -11,11 +11,14 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "presence/v1/presence.grpc.pb.h"
 #include "service/testing/server_process.h"
 
 namespace presence {
@@ -98,6 +101,70 @@ TEST(ServerBinaryTest, ServesPrometheusMetrics) {
   EXPECT_THAT(metrics, HasSubstr("presence_watchers 0\n"));
   EXPECT_THAT(metrics, HasSubstr("presence_events_total{action=\"join\"} 0\n"));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+}
+
+TEST(ServerBinaryTest, MetricsCountRpcsByMethodAndCode) {
+  ServerProcess server(ServerBinaryPath(), {"--metrics_address=127.0.0.1:0"});
+  ASSERT_TRUE(server.Start().ok());
+  const std::string log = server.Log();
+  const std::string marker = "metrics on http://127.0.0.1:";
+  const int port = std::stoi(log.substr(log.find(marker) + marker.size()));
+  auto presence = v1::PresenceService::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+  for (const char* user : {"alice", ""}) {  // One OK, one INVALID_ARGUMENT.
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    v1::HeartbeatRequest request;
+    request.set_user_id(user);
+    request.add_channels("lobby");
+    v1::HeartbeatResponse response;
+    (void)presence->Heartbeat(&context, request, &response);
+  }
+  const std::string metrics = HttpGet(port, "/metrics");
+  const std::string labels =
+      "grpc_service=\"presence.v1.PresenceService\",grpc_method=\"Heartbeat\"";
+  EXPECT_THAT(metrics, HasSubstr("grpc_server_handled_total{" + labels +
+                                 ",grpc_code=\"OK\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("grpc_server_handled_total{" + labels +
+                                 ",grpc_code=\"InvalidArgument\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE grpc_server_handling_seconds "
+                                 "histogram\n"));
+  EXPECT_THAT(metrics, HasSubstr("grpc_server_handling_seconds_count{" +
+                                 labels + "} 2\n"));
+  EXPECT_THAT(metrics, HasSubstr("presence_build_info{version=\""));
+  EXPECT_THAT(metrics,
+              HasSubstr("# TYPE presence_watchers_by_transport gauge"));
+  EXPECT_THAT(metrics, HasSubstr("presence_protobuf_log_lines_total "));
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+}
+
+TEST(ServerBinaryTest, LogsJsonLinesWhenAsked) {
+  ServerProcess server(ServerBinaryPath(), {"--log_format=json"});
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+  const std::string log = server.Log();
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    ++lines;
+    EXPECT_TRUE(absl::StartsWith(line, "{\"time\":\"")) << line;
+    EXPECT_TRUE(absl::EndsWith(line, "}")) << line;
+    EXPECT_THAT(std::string(line), HasSubstr("\"level\":\"INFO\",\"msg\":\""));
+  }
+  EXPECT_EQ(lines, 3) << log;  // Listening, the signal, stopped.
+  EXPECT_THAT(log, HasSubstr("\"address\":\"" + server.address() + "\""));
+  EXPECT_THAT(log, HasSubstr("\"store\":\"memory\""));
+  EXPECT_THAT(log, HasSubstr("\"signal\":\"SIGTERM\""));
+  EXPECT_THAT(log, HasSubstr("\"msg\":\"presence_server stopped\"}"));
+}
+
+TEST(ServerBinaryTest, RefusesAnUnknownLogFormat) {
+  ServerProcess server(ServerBinaryPath(), {"--log_format=xml"});
+  EXPECT_FALSE(server.Start().ok());
+  const int status = server.Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(server.Log(), HasSubstr("--log_format: \"xml\""));
 }
 
 TEST(ServerBinaryTest, ExitsCleanlyOnSigint) {

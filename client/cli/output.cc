@@ -79,6 +79,13 @@ Json ToJson(const client::ListGroupsResult& result) {
   return Json::object({{"groups", Strings(result.groups)}});
 }
 
+Json ToJson(const client::GrantTokenResult& result) {
+  return Json::object(
+      {{"token", result.token},
+       {"expire_time",
+        absl::FormatTime(kRfc3339Utc, result.expires, absl::UTCTimeZone())}});
+}
+
 Json ToJson(const client::WatchEvent& event) {
   Json json = Json::object(
       {{"channel", event.channel},

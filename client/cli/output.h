@@ -25,6 +25,8 @@ client::Json ToJson(const client::HeartbeatResult& result);
 client::Json ToJson(const client::LeaveResult& result);
 client::Json ToJson(const client::ListChannelsResult& result);
 client::Json ToJson(const client::ListGroupsResult& result);
+// {"token": "...", "expire_time": "<RFC 3339, UTC>"}.
+client::Json ToJson(const client::GrantTokenResult& result);
 
 // A watch event: channel, action, occupancy, time (RFC 3339, UTC) and
 // sequence always; user_id when the action has a user; state when the event

@@ -46,6 +46,13 @@ TEST(OutputTest, PrintsEveryFieldUnderItsProtoName) {
             R"({"groups":["friends"]})");
 }
 
+TEST(OutputTest, GrantedToken) {
+  EXPECT_EQ(ToJson(client::GrantTokenResult{
+                       "pv1.e30.x", absl::FromUnixSeconds(1'800'000'000)})
+                .Dump(),
+            R"({"expire_time":"2027-01-15T08:00:00Z","token":"pv1.e30.x"})");
+}
+
 TEST(OutputTest, WatchEventOfAUser) {
   client::WatchEvent event;
   event.channel = "lobby";

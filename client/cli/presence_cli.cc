@@ -4,13 +4,19 @@
 //   presence_cli heartbeat --user-id=alice --channels=lobby
 //   presence_cli here-now --channels=lobby,hall --include-state
 //   presence_cli watch --channels=lobby    # until Ctrl-C
+//   presence_cli grant --secret-file=secrets --ttl=1h --read=lobby  # offline
 //
-// Each command sends one RPC and prints its response as one compact JSON
-// document on stdout (see output.h); watch prints one compact JSON object per
-// event and line. Exit status: 0 on success, 1 when the call fails (stderr
-// gets "error: CODE: message" with the gRPC code's name), 2 for a usage
-// error. `presence_cli --help` lists the commands, `presence_cli COMMAND
-// --help` a command's flags.
+// Every command takes --tls, --ca-cert, --cert and --key for servers with
+// TLS (and mutual TLS), and --token (or $PRESENCE_TOKEN) for servers run
+// with --auth=token.
+//
+// Each command (but grant with --secret-file, which signs locally) sends one
+// RPC and prints its response as one compact JSON document on stdout (see
+// output.h); watch prints one compact JSON object per event and line. Exit
+// status: 0 on success, 1 when the call fails (stderr gets "error: CODE:
+// message" with the gRPC code's name), 2 for a usage error.
+// `presence_cli --help` lists the commands, `presence_cli COMMAND --help` a
+// command's flags.
 
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +41,8 @@
 #include "client/cli/output.h"
 #include "client/json.h"
 #include "client/presence_client.h"
+#include "service/auth/token.h"
+#include "service/auth/token_secrets.h"
 
 namespace presence::cli {
 namespace {
@@ -170,6 +179,81 @@ absl::StatusOr<Json> DeleteGroup(const PresenceClient& client,
   return AsJson(client.delete_group(flags.GetString("group")).execute());
 }
 
+// The claims the grant flags ask for (expiry not set), or INVALID_ARGUMENT.
+absl::StatusOr<auth::Claims> GrantClaims(const ParsedFlags& flags) {
+  auth::Claims claims;
+  claims.user_id = flags.GetString("user-id");
+  claims.presence_admin = flags.GetBool("presence-admin");
+  claims.admin = flags.GetBool("admin");
+  const struct {
+    const char* flag;
+    auth::Permission permission;
+    bool groups;
+  } kGrantFlags[] = {
+      {"read", auth::kRead, false},
+      {"write", auth::kWrite, false},
+      {"manage", auth::kManage, false},
+      {"read-groups", auth::kRead, true},
+      {"write-groups", auth::kWrite, true},
+      {"manage-groups", auth::kManage, true},
+  };
+  for (const auto& grant : kGrantFlags) {
+    for (std::string name : flags.GetList(grant.flag)) {
+      std::map<std::string, auth::Permissions>* grants =
+          grant.groups ? &claims.groups : &claims.channels;
+      // Names cannot contain '*': a trailing one marks a prefix.
+      if (!grant.groups && !name.empty() && name.back() == '*') {
+        name.pop_back();
+        grants = &claims.channel_prefixes;
+      }
+      if (name.empty() || name.find('*') != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", grant.flag, ": \"", name, "\" is not a name",
+                         grant.groups ? "" : " or a prefix ending in *"));
+      }
+      (*grants)[name] |= grant.permission;
+    }
+  }
+  return claims;
+}
+
+absl::StatusOr<Json> Grant(const PresenceClient& client,
+                           const ParsedFlags& flags) {
+  absl::StatusOr<auth::Claims> claims = GrantClaims(flags);
+  if (!claims.ok()) return claims.status();
+  const absl::Duration ttl = flags.GetDuration("ttl");
+  if (flags.Has("secret-file")) {
+    // Offline: signed here with the server's first secret, no RPC.
+    absl::StatusOr<auth::TokenSecrets> secrets =
+        auth::TokenSecrets::FromFile(flags.GetString("secret-file"));
+    if (!secrets.ok()) return secrets.status();
+    absl::StatusOr<auth::MintedToken> minted =
+        secrets->Mint(*std::move(claims), absl::Now(), ttl);
+    if (!minted.ok()) return minted.status();
+    return ToJson(client::GrantTokenResult{minted->token, minted->expires});
+  }
+  client::GrantTokenCall call = client.grant_token()
+                                    .ttl(ttl)
+                                    .authorized_user_id(claims->user_id)
+                                    .presence_admin(claims->presence_admin)
+                                    .admin(claims->admin);
+  const auto permissions = [](auth::Permissions bits) {
+    return client::TokenPermissions{(bits & auth::kRead) != 0,
+                                    (bits & auth::kWrite) != 0,
+                                    (bits & auth::kManage) != 0};
+  };
+  for (const auto& [name, bits] : claims->channels) {
+    call.channels({name}, permissions(bits));
+  }
+  for (const auto& [prefix, bits] : claims->channel_prefixes) {
+    call.channel_prefixes({prefix}, permissions(bits));
+  }
+  for (const auto& [name, bits] : claims->groups) {
+    call.channel_groups({name}, permissions(bits));
+  }
+  return AsJson(call.execute());
+}
+
 const std::vector<Command>& Commands() {
   static const auto* const kCommands = [] {
     const FlagSpec user_id = {"user-id", FlagType::kString, "", "the user",
@@ -289,6 +373,42 @@ const std::vector<Command>& Commands() {
          false,
          "presence_cli delete-group --group=friends",
          DeleteGroup},
+        {"grant",
+         "Mints an access token, offline or with the GrantToken RPC.",
+         "With --secret-file (the server's --auth_secret_file), signs the "
+         "token here and sends nothing; without it, asks the server "
+         "(AccessService.GrantToken), which needs an admin --token. Prints "
+         "{\"token\":...,\"expire_time\":...}. Channel grants ending in * "
+         "cover every channel starting with what precedes it. Send the token "
+         "with --token or as \"authorization: Bearer <token>\" metadata.",
+         {{"secret-file", FlagType::kString, "",
+           "file of the server's token secrets (its first line signs): mint "
+           "offline"},
+          {"ttl", FlagType::kDuration, "",
+           "the token's lifetime (1s to 365 "
+           "days)",
+           /*required=*/true},
+          {"user-id", FlagType::kString, "",
+           "bind the token to this user (it acts only as this user)"},
+          {"read", FlagType::kList, "",
+           "channels (or prefixes*) to read: HereNow, GetState, WatchEvents"},
+          {"write", FlagType::kList, "",
+           "channels (or prefixes*) to write: Heartbeat, Leave, SetState"},
+          {"manage", FlagType::kList, "",
+           "channels (or prefixes*) that may be added to groups"},
+          {"read-groups", FlagType::kList, "", "channel groups to read"},
+          {"write-groups", FlagType::kList, "", "channel groups to write"},
+          {"manage-groups", FlagType::kList, "",
+           "channel groups to manage (add, remove, delete)"},
+          {"presence-admin", FlagType::kBool, "false",
+           "read everything: the global HereNow, the firehose, WhereNow of "
+           "anyone, ListGroups"},
+          {"admin", FlagType::kBool, "false",
+           "every RPC, including GrantToken"}},
+         false,
+         "presence_cli grant --secret-file=/etc/presence/secrets --ttl=24h "
+         "--user-id=alice --write=lobby --read=lobby,room-*",
+         Grant},
         {"watch",
          "Prints presence events as they happen.",
          "Watches the channels and groups named, or with neither every "
@@ -312,6 +432,17 @@ std::vector<FlagSpec> CommonFlags(bool streaming) {
   return {
       {"target", FlagType::kString, "127.0.0.1:50051",
        "the server's address (a gRPC target)"},
+      {"tls", FlagType::kBool, "false",
+       "connect with TLS (implied by --ca-cert, --cert and --key)"},
+      {"ca-cert", FlagType::kString, "",
+       "PEM file of the CA that signed the server's certificate; none means "
+       "the system's roots"},
+      {"cert", FlagType::kString, "",
+       "PEM file of this client's certificate, for mutual TLS"},
+      {"key", FlagType::kString, "", "PEM file of --cert's private key"},
+      {"token", FlagType::kString, "",
+       "access token, sent as \"authorization: Bearer <token>\" (default: "
+       "$PRESENCE_TOKEN)"},
       streaming ? FlagSpec{"deadline", FlagType::kDuration, "",
                            "stop watching after this long; none means "
                            "until SIGINT or SIGTERM"}
@@ -406,6 +537,30 @@ void CancelOnSignal(sigset_t signals, Interrupt* interrupt) {
   }
 }
 
+// The client options of the common flags: the target, TLS credentials and
+// the token.
+absl::StatusOr<PresenceClient::Options> ClientOptions(
+    const ParsedFlags& flags) {
+  PresenceClient::Options options;
+  options.target = flags.GetString("target");
+  if (flags.GetBool("tls") || flags.Has("ca-cert") || flags.Has("cert") ||
+      flags.Has("key")) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        client::TlsCredentialsFromFiles(flags.GetString("ca-cert"),
+                                        flags.GetString("cert"),
+                                        flags.GetString("key"));
+    if (!credentials.ok()) return credentials.status();
+    options.credentials = *std::move(credentials);
+  }
+  options.auth_token = flags.GetString("token");
+  if (!flags.Has("token")) {
+    if (const char* token = std::getenv("PRESENCE_TOKEN")) {
+      options.auth_token = token;
+    }
+  }
+  return options;
+}
+
 int Watch(const ParsedFlags& flags) {
   sigset_t signals;
   sigemptyset(&signals);
@@ -417,7 +572,9 @@ int Watch(const ParsedFlags& flags) {
   Interrupt interrupt;
   std::thread signal_thread(CancelOnSignal, signals, &interrupt);
 
-  PresenceClient client({.target = flags.GetString("target")});
+  absl::StatusOr<PresenceClient::Options> options = ClientOptions(flags);
+  if (!options.ok()) return Fail(options.status());
+  PresenceClient client(*std::move(options));
   client::WatchCall call = client.watch()
                                .channels(flags.GetList("channels"))
                                .channel_groups(flags.GetList("channel-groups"));
@@ -500,8 +657,10 @@ int Run(const std::vector<std::string>& args) {
   }
 
   if (command->run == nullptr) return Watch(*flags);
-  PresenceClient client({.target = flags->GetString("target"),
-                         .timeout = flags->GetDuration("deadline")});
+  absl::StatusOr<PresenceClient::Options> options = ClientOptions(*flags);
+  if (!options.ok()) return Fail(options.status());
+  options->timeout = flags->GetDuration("deadline");
+  PresenceClient client(*std::move(options));
   absl::StatusOr<Json> output = command->run(client, *flags);
   if (!output.ok()) return Fail(output.status());
   std::cout << output->Dump() << std::endl;

@@ -8,9 +8,14 @@
 //   NODE_PATH=~/.cache/presence-tools/node-client/node_modules \
 //     node client/node/example.js --address 127.0.0.1:50051 --protos /tmp/presence-node
 //
+// Against a server with TLS (--tls_cert_file) and tokens (--auth=token), add
+// --ca_cert ca.crt [--cert client.crt --key client.key] --token TOKEN; the
+// token is sent as "authorization: Bearer <token>" metadata, over TLS only.
+//
 // Exits non-zero, printing the gRPC status code and message, when a call
 // fails unexpectedly.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
@@ -24,8 +29,26 @@ const { values: args } = parseArgs({
     address: { type: 'string', default: '127.0.0.1:50051' },
     protos: { type: 'string', default: path.join(__dirname, '..', '..', 'proto') },
     watch_seconds: { type: 'string', default: '1' },
+    ca_cert: { type: 'string' }, // PEM CA of the server's certificate (TLS).
+    cert: { type: 'string' }, // PEM client certificate (mutual TLS).
+    key: { type: 'string' }, // PEM key of --cert.
+    token: { type: 'string' }, // Access token (TLS only).
   },
 });
+
+/** Plaintext, or TLS (mutual with --cert and --key) with the token. */
+function channelCredentials() {
+  if (!args.ca_cert && !args.cert && !args.token) return grpc.credentials.createInsecure();
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const tls = grpc.credentials.createSsl(read(args.ca_cert), read(args.key), read(args.cert));
+  if (!args.token) return tls;
+  const bearer = grpc.credentials.createFromMetadataGenerator((_, callback) => {
+    const metadata = new grpc.Metadata();
+    metadata.add('authorization', `Bearer ${args.token}`);
+    callback(null, metadata);
+  });
+  return grpc.credentials.combineChannelCredentials(tls, bearer);
+}
 
 const definition = protoLoader.loadSync(
   ['presence/v1/presence.proto', 'presence/v1/channel_group.proto'],
@@ -33,8 +56,9 @@ const definition = protoLoader.loadSync(
   { includeDirs: [args.protos], keepCase: true, enums: String, longs: String, defaults: true, oneofs: true },
 );
 const { v1 } = grpc.loadPackageDefinition(definition).presence;
-const presence = new v1.PresenceService(args.address, grpc.credentials.createInsecure());
-const groups = new v1.ChannelGroupService(args.address, grpc.credentials.createInsecure());
+const credentials = channelCredentials();
+const presence = new v1.PresenceService(args.address, credentials);
+const groups = new v1.ChannelGroupService(args.address, credentials);
 
 /** Calls a unary RPC with its own deadline; resolves with the answer. */
 function call(client, method, request) {

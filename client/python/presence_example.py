@@ -6,6 +6,10 @@ Generate the stubs first, then put them on the path:
     PYTHONPATH=/tmp/presence-py /usr/bin/python3 client/python/presence_example.py \
         --address 127.0.0.1:50051
 
+Against a server with TLS (--tls_cert_file) and tokens (--auth=token), add
+--ca_cert ca.crt [--cert client.crt --key client.key] --token TOKEN; the token
+is sent as "authorization: Bearer <token>" metadata, over TLS only.
+
 Exits non-zero, printing the gRPC status code and message, when a call fails
 unexpectedly.
 """
@@ -145,15 +149,39 @@ def channel_group_calls(groups):
         raise SystemExit("error: friends is still listed after DeleteGroup")
 
 
+def read(path):
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def open_channel(args):
+    """A plaintext channel, or a TLS one (mutual with --cert and --key)."""
+    if not (args.ca_cert or args.cert or args.token):
+        return grpc.insecure_channel(args.address)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca_cert) if args.ca_cert else None,
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None)
+    if args.token:
+        # Sent with every call as "authorization: Bearer <token>".
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(args.token))
+    return grpc.secure_channel(args.address, credentials)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default="127.0.0.1:50051",
                         help="host:port of the presence service")
     parser.add_argument("--watch_seconds", type=float, default=1,
                         help="how long to watch lobby's events")
+    parser.add_argument("--ca_cert", help="PEM CA of the server's certificate (TLS)")
+    parser.add_argument("--cert", help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--key", help="PEM key of --cert")
+    parser.add_argument("--token", help="access token (TLS only)")
     args = parser.parse_args()
     try:
-        with grpc.insecure_channel(args.address) as channel:
+        with open_channel(args) as channel:
             presence_calls(presence_pb2_grpc.PresenceServiceStub(channel), args.watch_seconds)
             channel_group_calls(channel_group_pb2_grpc.ChannelGroupServiceStub(channel))
     except grpc.RpcError as error:

@@ -4,10 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
 #include "service/logging/logging.h"
+#include "service/logging/protobuf_log.h"
+#include "service/tls/grpc_server_credentials.h"
 
 namespace presence {
 namespace {
+
+// The release, reported by presence_build_info.
+constexpr char kVersion[] = "0.9.0";
 
 absl::Status FlagError(absl::string_view flag, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", message));
@@ -46,7 +52,29 @@ absl::Status ValidatePresenceAppOptions(const PresenceAppOptions& options) {
   if (options.clock == nullptr) {
     return absl::InvalidArgumentError("clock: must not be null");
   }
-  return absl::OkStatus();
+  if (options.auth.mode == auth::AuthMode::kToken &&
+      options.auth.secret_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth=token needs --auth_secret_file (one secret of at least 32 "
+        "characters per line)");
+  }
+  if (options.auth.mode == auth::AuthMode::kNone &&
+      !options.auth.secret_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth_secret_file is used only with --auth=token");
+  }
+  // The HTTP surface does not check tokens (yet): serving it beside a gRPC
+  // port that does would be a way around them.
+  if (options.auth.mode == auth::AuthMode::kToken &&
+      !options.pubnub.http.address.empty()) {
+    return absl::InvalidArgumentError(
+        "--http_address cannot be used with --auth=token yet: the HTTP API "
+        "does not check tokens");
+  }
+  if (options.tls.metrics && options.metrics_address.empty()) {
+    return absl::InvalidArgumentError("--metrics_tls needs --metrics_address");
+  }
+  return ValidateTlsOptions(options.tls);
 }
 
 PresenceApp::PresenceApp(PresenceAppOptions options)
@@ -85,6 +113,7 @@ absl::Status PresenceApp::Init() {
     store_ = *std::move(store);
   }
   presence_ = std::make_unique<Presence>(store_.get(), options_.limits);
+  if (absl::Status status = InitSecurity(); !status.ok()) return status;
 
   store_->AddListener(&fanout_);
   store_->AddListener(&event_counter_);
@@ -101,23 +130,56 @@ absl::Status PresenceApp::Init() {
   RegisterMetrics();
   if (!options_.metrics_address.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
-        MetricsHttpServer::Start(options_.metrics_address, &metrics_);
+        MetricsHttpServer::Start(options_.metrics_address, &metrics_,
+                                 metrics_tls_.get());
     if (!started.ok()) return started.status();
     metrics_server_ = *std::move(started);
     const std::string& address = options_.metrics_address;
-    LogInfo(absl::StrCat("metrics on http://",
-                         address.substr(0, address.rfind(':')), ":",
-                         metrics_server_->port(), "/metrics"));
+    const std::string url =
+        absl::StrCat(metrics_tls_ != nullptr ? "https://" : "http://",
+                     address.substr(0, address.rfind(':')), ":",
+                     metrics_server_->port(), "/metrics");
+    LogInfo(absl::StrCat("metrics on ", url), {{"url", url}});
   }
 
+  PresenceServerOptions grpc = options_.grpc;
+  grpc.authorizer = authorizer_.get();
+  if (options_.tls.enabled()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        GrpcServerCredentials(options_.tls);
+    if (!credentials.ok()) return credentials.status();
+    grpc.credentials = *std::move(credentials);
+  }
   absl::StatusOr<std::unique_ptr<PresenceServer>> server =
-      PresenceServer::Start(options_.grpc, presence_.get(), &fanout_);
+      PresenceServer::Start(grpc, presence_.get(), &fanout_);
   if (!server.ok()) return server.status();
   grpc_server_ = *std::move(server);
-  LogInfo(absl::StrCat(
-      "presence_server listening on ", grpc_server_->address(), " (store: ",
-      options_.store == PresenceAppOptions::Store::kMemory ? "memory" : "redis",
-      ")"));
+  metrics_.AddCollector([server = grpc_server_.get()](MetricsWriter& out) {
+    server->rpc_stats().Collect(out);
+  });
+  const char* store_name =
+      options_.store == PresenceAppOptions::Store::kMemory ? "memory" : "redis";
+  const char* tls_name = !options_.tls.enabled()               ? "off"
+                         : options_.tls.client_ca_file.empty() ? "tls"
+                                                               : "mtls";
+  const char* auth_name = authorizer_->enabled() ? "token" : "none";
+  LogInfo(absl::StrCat("presence_server listening on ", grpc_server_->address(),
+                       " (store: ", store_name, ", tls: ", tls_name,
+                       ", auth: ", auth_name, ")"),
+          {{"address", grpc_server_->address()},
+           {"store", store_name},
+           {"tls", tls_name},
+           {"auth", auth_name}});
+
+  if (!options_.pubnub.http.address.empty()) {
+    absl::StatusOr<std::unique_ptr<PubNubHttpServer>> http =
+        PubNubHttpServer::Start(options_.pubnub, presence_.get(), &fanout_);
+    if (!http.ok()) return http.status();
+    http_server_ = *std::move(http);
+    http_server_->RegisterMetrics(metrics_);
+    LogInfo(
+        absl::StrCat("PubNub HTTP API on http://", http_server_->address()));
+  }
 
   // Readiness follows the store: NOT_SERVING while its backend is down.
   readiness_.emplace(
@@ -127,6 +189,69 @@ absl::Status PresenceApp::Init() {
       },
       options_.readiness_interval);
   return absl::OkStatus();
+}
+
+absl::Status PresenceApp::InitSecurity() {
+  absl::StatusOr<std::unique_ptr<auth::Authorizer>> authorizer =
+      auth::Authorizer::Create(options_.auth, options_.clock);
+  if (!authorizer.ok()) return authorizer.status();
+  authorizer_ = *std::move(authorizer);
+  if (authorizer_->enabled()) {
+    // Secret files mounted from a Kubernetes Secret change in place.
+    secret_reloader_.emplace([this] { return ReloadSecrets(); },
+                             options_.tls.reload_interval);
+  }
+  if (options_.tls.metrics) {
+    absl::StatusOr<std::unique_ptr<SslServerContext>> tls =
+        SslServerContext::Create(options_.tls);
+    if (!tls.ok()) return tls.status();
+    metrics_tls_ = *std::move(tls);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PresenceApp::ReloadSecrets() {
+  absl::StatusOr<bool> changed = authorizer_->ReloadSecrets();
+  if (!changed.ok()) {
+    // Once per distinct error, not once per check.
+    if (changed.status().message() != last_secret_error_) {
+      last_secret_error_ = std::string(changed.status().message());
+      LogWarning(
+          absl::StrCat("secret file not reloaded; the secrets in use "
+                       "stay: ",
+                       changed.status().message()));
+    }
+    return changed.status();
+  }
+  last_secret_error_.clear();
+  if (*changed) LogInfo("secret file changed; tokens are checked against it");
+  return absl::OkStatus();
+}
+
+absl::Status PresenceApp::Reload() {
+  absl::Status result = absl::OkStatus();
+  if (authorizer_->enabled()) {
+    absl::StatusOr<bool> changed = authorizer_->ReloadSecrets();
+    if (!changed.ok()) {
+      LogWarning(absl::StrCat("secret file not reloaded: ",
+                              changed.status().message()));
+      result.Update(changed.status());
+    } else {
+      LogInfo(*changed ? "secret file reloaded" : "secret file unchanged");
+    }
+  }
+  if (metrics_tls_ != nullptr) {
+    absl::StatusOr<bool> changed = metrics_tls_->Reload();
+    if (!changed.ok()) {
+      LogWarning(absl::StrCat("metrics TLS files not reloaded: ",
+                              changed.status().message()));
+      result.Update(changed.status());
+    } else {
+      LogInfo(*changed ? "metrics TLS files reloaded"
+                       : "metrics TLS files unchanged");
+    }
+  }
+  return result;
 }
 
 void PresenceApp::CheckReadiness() {
@@ -145,6 +270,10 @@ int PresenceApp::metrics_port() const {
   return metrics_server_ == nullptr ? 0 : metrics_server_->port();
 }
 
+int PresenceApp::http_port() const {
+  return http_server_ == nullptr ? 0 : http_server_->port();
+}
+
 void PresenceApp::RegisterMetrics() {
   event_counter_.Register(metrics_);
   const absl::Time start = absl::Now();
@@ -154,11 +283,45 @@ void PresenceApp::RegisterMetrics() {
   metrics_.AddGauge("presence_store_healthy",
                     "1 while the store can serve (its backend is reachable).",
                     [this] { return store_->Healthy() ? 1.0 : 0.0; });
+  // How much presence the store holds, read once per scrape; nothing from a
+  // store that cannot tell cheaply (UNIMPLEMENTED) or cannot now.
+  metrics_.AddCollector([this](MetricsWriter& out) {
+    absl::StatusOr<StoreStats> stats = store_->Stats();
+    if (!stats.ok()) return;
+    const std::pair<const char*, const char*> families[] = {
+        {"presence_channels", "Occupied channels."},
+        {"presence_memberships", "(user, channel) pairs present."},
+        {"presence_sessions", "(session, channel) pairs alive."}};
+    const uint64_t values[] = {stats->channels, stats->memberships,
+                               stats->sessions};
+    for (int i = 0; i < 3; ++i) {
+      out.Family(families[i].first, "gauge", families[i].second);
+      out.Sample(families[i].first, {}, static_cast<double>(values[i]));
+    }
+  });
   metrics_.AddGauge("presence_watchers", "Open WatchEvents streams.",
                     [this] { return static_cast<double>(fanout_.size()); });
   metrics_.AddCounter(
       "presence_slow_watchers_total", "Watch streams ended for falling behind.",
       [this] { return static_cast<double>(fanout_.slow_watchers()); });
+  metrics_.AddCollector([this](MetricsWriter& out) {
+    out.Family("presence_watchers_by_transport", "gauge",
+               "Open watches (gRPC streams, HTTP long-polls), by transport.");
+    for (const auto& [transport, count] : fanout_.SizeByTransport()) {
+      out.Sample("presence_watchers_by_transport", {{"transport", transport}},
+                 static_cast<double>(count));
+    }
+  });
+  metrics_.AddCounter(
+      "presence_protobuf_log_lines_total",
+      "Lines libprotobuf logged (e.g. requests with invalid UTF-8 strings).",
+      [] { return static_cast<double>(ProtobufLogLines()); });
+  metrics_.AddCollector([](MetricsWriter& out) {
+    out.Family("presence_build_info", "gauge",
+               "Always 1; the labels say what is running.");
+    out.Sample("presence_build_info",
+               {{"version", kVersion}, {"grpc_version", grpc::Version()}}, 1);
+  });
   if (expirer_.has_value()) {
     metrics_.AddCounter(
         "presence_expiry_sweeps_total", "Timeout sweeps run.",
@@ -199,8 +362,11 @@ void PresenceApp::Shutdown() {
   shut_down_ = true;
   const absl::Time drain_deadline = absl::Now() + options_.grpc.shutdown_grace;
   if (readiness_.has_value()) readiness_->Stop();
+  if (secret_reloader_.has_value()) secret_reloader_->Stop();
   metrics_server_.reset();
   if (grpc_server_ != nullptr) grpc_server_->Shutdown();
+  // Held long-polls are answered at once; in-flight calls get the drain time.
+  if (http_server_ != nullptr) http_server_->Shutdown(drain_deadline);
   if (expirer_.has_value()) expirer_->Stop();
   if (listening_) {
     store_->RemoveListener(&fanout_);

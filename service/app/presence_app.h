@@ -1,9 +1,10 @@
 // PresenceApp: the presence service assembled from one options struct — the
 // composition root. It builds the store, the Presence facade, the event
-// fan-out, webhooks, the expiry sweeps, metrics, health and the gRPC server,
-// and shuts them down in order. presence_server's main() only turns flags
-// into PresenceAppOptions; integration tests start the same object, so they
-// exercise the wiring that ships.
+// fan-out, webhooks, the expiry sweeps, metrics, health, the gRPC server and
+// the PubNub-compatible HTTP server, and shuts them down in order.
+// presence_server's main() only turns flags into PresenceAppOptions;
+// integration tests start the same object, so they exercise the wiring that
+// ships.
 //
 //   PresenceAppOptions options;
 //   options.grpc.listen_address = "127.0.0.1:0";
@@ -34,9 +35,13 @@
 #include "presence/store.h"
 #include "presence/store/memory/memory_store.h"
 #include "presence/store/redis/redis_store.h"
+#include "service/auth/authorizer.h"
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/server.h"
+#include "service/http/pubnub_http_server.h"
 #include "service/metrics/metrics.h"
+#include "service/tls/ssl_server_context.h"
+#include "service/tls/tls_options.h"
 #include "service/webhooks/webhook_dispatcher.h"
 
 namespace presence {
@@ -56,7 +61,20 @@ struct PresenceAppOptions {
   MemoryStoreOptions memory;
   RedisStoreOptions redis;
   // The gRPC server (--listen_address, keepalive, --shutdown_grace, ...).
+  // Its `credentials` and `authorizer` are set from `tls` and `auth`.
   PresenceServerOptions grpc;
+  // Tokens (--auth, --auth_secret_file): with AuthMode::kToken, presence,
+  // group and access RPCs need a signed token.
+  auth::AuthOptions auth;
+  // TLS of the gRPC port, and of the metrics port with tls.metrics
+  // (--tls_cert_file, --tls_key_file, --tls_client_ca_file, --metrics_tls,
+  // --reload_interval). The files are re-read when they change (checked
+  // every tls.reload_interval, which also paces the secret file's checks)
+  // and on Reload().
+  TlsOptions tls;
+  // PubNub's REST presence API over HTTP (--http_address, --pubnub_*); off
+  // when `pubnub.http.address` is empty.
+  PubNubHttpOptions pubnub;
   // Webhooks (--webhook_*); off when `webhooks.urls` is empty.
   WebhookOptions webhooks;
   // host:port of the Prometheus endpoint (--metrics_address); empty is off.
@@ -91,7 +109,9 @@ class PresenceApp {
 
   // Drains and stops, in order: readiness goes NOT_SERVING and gRPC watches
   // end with UNAVAILABLE, in-flight calls get options.grpc.shutdown_grace,
-  // the sweeps stop, and queued webhooks get what is left of that time.
+  // the HTTP server answers its held long-polls at once and its in-flight
+  // calls get what is left of that time, the sweeps stop, and queued
+  // webhooks get what is left.
   // Idempotent; concurrent calls return when the first one is done.
   void Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
 
@@ -99,11 +119,20 @@ class PresenceApp {
   const std::string& grpc_address() const { return grpc_server_->address(); }
   // The bound metrics port, or 0 when metrics are off.
   int metrics_port() const;
+  // The bound PubNub HTTP port, or 0 when it is off.
+  int http_port() const;
 
   // Sweeps timed-out sessions now (what the background sweeps do).
   absl::Status ExpireSessions() { return store_->ExpireSessions(); }
 
+  // Re-reads the secret file and the certificate files of the listeners
+  // that terminate TLS themselves (metrics) now, as on SIGHUP; gRPC's
+  // listener follows its files every tls.reload_interval. Logs what
+  // changed; returns the first error (what was in use stays in use).
+  absl::Status Reload();
+
   PresenceStore& store() { return *store_; }
+  const auth::Authorizer& authorizer() const { return *authorizer_; }
   Presence& presence() { return *presence_; }
   EventFanout& fanout() { return fanout_; }
   PresenceServer& grpc_server() { return *grpc_server_; }
@@ -116,18 +145,27 @@ class PresenceApp {
   void RegisterMetrics();
   // Aligns readiness health with the store's health; logs changes.
   void CheckReadiness();
+  // Builds the authorizer and the TLS credentials and contexts.
+  absl::Status InitSecurity();
+  // Re-reads the secret file if it changed; logs what happened.
+  absl::Status ReloadSecrets();
 
   const PresenceAppOptions options_;
   // Declared in construction order; destroyed in reverse.
   std::unique_ptr<WebhookDispatcher> webhooks_;
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<SslServerContext> metrics_tls_;  // With tls.metrics.
+  std::optional<Ticker> secret_reloader_;          // With --auth=token.
+  std::string last_secret_error_;  // Read and written by the reloader.
   EventFanout fanout_;
   EventCounter event_counter_;
   std::optional<Ticker> expirer_;
   MetricsRegistry metrics_;
   std::unique_ptr<MetricsHttpServer> metrics_server_;
   std::unique_ptr<PresenceServer> grpc_server_;
+  std::unique_ptr<PubNubHttpServer> http_server_;
   bool serving_ = true;  // Read and written by the readiness ticker only.
   std::optional<Ticker> readiness_;
   // Which listeners are registered with the store, for Shutdown.

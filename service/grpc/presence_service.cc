@@ -38,8 +38,9 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::HereNowRequest, v1::HereNowResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kHereNow, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kHereNow, *authorizer_, &call);
   if (call == nullptr) return reactor;
   const v1::HereNowRequest& request = call->request();
   HereNowRequest query;
@@ -50,6 +51,9 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::HereNow(
   query.include_state = request.include_state();
   query.limit = request.limit();
   query.offset = request.offset();
+  if (!call->Permit(auth::Authorizer::CheckHereNow(call->caller(), query))) {
+    return reactor;
+  }
   presence_->HereNowAsync(
       std::move(query), [call](absl::StatusOr<HereNowResult> result) {
         if (!result.ok()) return (void)call->Finish(result.status());
@@ -84,17 +88,21 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::WhereNow(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::WhereNowRequest, v1::WhereNowResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kWhereNow, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kWhereNow, *authorizer_, &call);
   if (call == nullptr) return reactor;
-  presence_->WhereNowAsync({call->request().user_id()},
-                           [call](absl::StatusOr<WhereNowResult> result) {
-                             if (result.ok()) {
-                               ToRepeated(result->channels,
-                                          call->response()->mutable_channels());
-                             }
-                             call->Finish(result.status());
-                           });
+  WhereNowRequest query{call->request().user_id()};
+  if (!call->Permit(auth::Authorizer::CheckWhereNow(call->caller(), query))) {
+    return reactor;
+  }
+  presence_->WhereNowAsync(
+      query, [call](absl::StatusOr<WhereNowResult> result) {
+        if (result.ok()) {
+          ToRepeated(result->channels, call->response()->mutable_channels());
+        }
+        call->Finish(result.status());
+      });
   return reactor;
 }
 
@@ -103,14 +111,18 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::SetStateRequest, v1::SetStateResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kSetState, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kSetState, *authorizer_, &call);
   if (call == nullptr) return reactor;
   const v1::SetStateRequest& request = call->request();
   SetStateRequest update;
   update.user_id = request.user_id();
   update.channels = ToVector(request.channels());
   update.channel_groups = ToVector(request.channel_groups());
+  if (!call->Permit(auth::Authorizer::CheckSetState(call->caller(), update))) {
+    return reactor;
+  }
   absl::Status status = StructToJson(request.state(), "state",
                                      WalkDepth(*presence_), &update.state);
   if (!status.ok()) return call->Finish(status);
@@ -129,14 +141,18 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::GetState(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::GetStateRequest, v1::GetStateResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kGetState, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kGetState, *authorizer_, &call);
   if (call == nullptr) return reactor;
   const v1::GetStateRequest& request = call->request();
   GetStateRequest query;
   query.user_id = request.user_id();
   query.channels = ToVector(request.channels());
   query.channel_groups = ToVector(request.channel_groups());
+  if (!call->Permit(auth::Authorizer::CheckGetState(call->caller(), query))) {
+    return reactor;
+  }
   presence_->GetStateAsync(
       std::move(query), [call](absl::StatusOr<GetStateResult> result) {
         if (!result.ok()) return (void)call->Finish(result.status());
@@ -178,11 +194,16 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::HeartbeatRequest, v1::HeartbeatResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kHeartbeat, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_,
+                  RpcMethod::kHeartbeat, *authorizer_, &call);
   if (call == nullptr) return reactor;
   absl::StatusOr<HeartbeatRequest> heartbeat = ToHeartbeat(call->request(), "");
   if (!heartbeat.ok()) return call->Finish(heartbeat.status());
+  if (!call->Permit(
+          auth::Authorizer::CheckHeartbeat(call->caller(), *heartbeat))) {
+    return reactor;
+  }
   presence_->HeartbeatAsync(
       *std::move(heartbeat), [call](absl::StatusOr<HeartbeatResult> result) {
         if (result.ok()) {
@@ -209,11 +230,16 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
     grpc::ByteBuffer* raw_response) {
   using Call = UnaryCall<v1::LeaveRequest, v1::LeaveResponse>;
   Call* call;
-  grpc::ServerUnaryReactor* reactor = Call::Start(
-      context, raw_request, raw_response, stats_, RpcMethod::kLeave, &call);
+  grpc::ServerUnaryReactor* reactor =
+      Call::Start(context, raw_request, raw_response, stats_, RpcMethod::kLeave,
+                  *authorizer_, &call);
   if (call == nullptr) return reactor;
+  LeaveRequest leave = ToLeave(call->request());
+  if (!call->Permit(auth::Authorizer::CheckLeave(call->caller(), leave))) {
+    return reactor;
+  }
   presence_->LeaveAsync(
-      ToLeave(call->request()), [call](absl::StatusOr<LeaveResult> result) {
+      std::move(leave), [call](absl::StatusOr<LeaveResult> result) {
         if (result.ok()) {
           ToRepeated(result->channels, call->response()->mutable_channels());
         }
@@ -229,13 +255,14 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kBatchHeartbeat, &call);
+                  RpcMethod::kBatchHeartbeat, *authorizer_, &call);
   if (call == nullptr) return reactor;
   const auto& entries = call->request().entries();
   BatchRequest batch;
   batch.entries.resize(entries.size());
-  // Entries that cannot even be converted are answered here; the rest go
-  // to the library, which validates each on its own.
+  // Entries that cannot even be converted, or that the caller may not send,
+  // are answered here; the rest go to the library, which validates each on
+  // its own.
   std::vector<absl::Status> conversion(entries.size());
   for (int i = 0; i < entries.size(); ++i) {
     const v1::BatchEntry& entry = entries[i];
@@ -256,8 +283,19 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
           absl::StrCat("entries[", i, "]: neither a heartbeat nor a leave"));
     }
   }
-  // A bad entry goes to the library as an empty heartbeat, which it
-  // refuses; its answer is then replaced by the conversion error.
+  // Every entry is checked on its own: one without the grant is answered
+  // PERMISSION_DENIED in its own result and never reaches the library.
+  for (size_t i = 0; i < conversion.size(); ++i) {
+    if (!conversion[i].ok()) continue;
+    conversion[i] =
+        auth::Authorizer::CheckBatchEntry(call->caller(), batch.entries[i], i);
+    if (!conversion[i].ok()) {
+      stats_->RecordAuthFailure(RpcMethod::kBatchHeartbeat,
+                                auth::AuthFailure::kDenied);
+    }
+  }
+  // A bad or refused entry goes to the library as an empty heartbeat, which
+  // it refuses; its answer is then replaced by the conversion error.
   for (size_t i = 0; i < conversion.size(); ++i) {
     if (!conversion[i].ok()) batch.entries[i] = BatchEntry();
   }
@@ -305,8 +343,20 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
             "protobuf, or a string field that is not valid UTF-8)"),
         stats_);
   }
+  auth::AuthFailure failure = auth::AuthFailure::kMissing;
+  absl::StatusOr<auth::Caller> caller =
+      authorizer_->AuthenticateBearer(AuthorizationHeader(*context), &failure);
   std::vector<std::string> channels = ToVector(watch.channels());
   std::vector<std::string> groups = ToVector(watch.channel_groups());
+  absl::Status allowed = caller.status();
+  if (caller.ok()) {
+    allowed = auth::Authorizer::CheckWatch(*caller, channels, groups);
+    failure = auth::AuthFailure::kDenied;
+  }
+  if (!allowed.ok()) {
+    stats_->RecordAuthFailure(RpcMethod::kWatchEvents, failure);
+    return WatchReactor::Fail(ToGrpcStatus(allowed), stats_);
+  }
   absl::Status status = presence_->NormalizeWatch(channels, groups);
   if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status), stats_);
   // A watch opened while the store's event feed is down would look complete
@@ -329,10 +379,15 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kAddChannels, &call);
+                  RpcMethod::kAddChannels, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  std::vector<std::string> channels = ToVector(call->request().channels());
+  if (!call->Permit(auth::Authorizer::CheckAddChannels(
+          call->caller(), call->request().group(), channels))) {
+    return reactor;
+  }
   presence_->AddChannelsToGroupAsync(
-      call->request().group(), ToVector(call->request().channels()),
+      call->request().group(), std::move(channels),
       [call](absl::Status status) { call->Finish(status); });
   return reactor;
 }
@@ -344,8 +399,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kRemoveChannels, &call);
+                  RpcMethod::kRemoveChannels, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->Permit(auth::Authorizer::CheckRemoveChannels(
+          call->caller(), call->request().group()))) {
+    return reactor;
+  }
   presence_->RemoveChannelsFromGroupAsync(
       call->request().group(), ToVector(call->request().channels()),
       [call](absl::Status status) { call->Finish(status); });
@@ -359,8 +418,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListChannels(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kListChannels, &call);
+                  RpcMethod::kListChannels, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->Permit(auth::Authorizer::CheckListChannels(
+          call->caller(), call->request().group()))) {
+    return reactor;
+  }
   presence_->ListChannelsInGroupAsync(
       call->request().group(),
       [call](absl::StatusOr<std::vector<std::string>> channels) {
@@ -379,8 +442,11 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::ListGroups(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kListGroups, &call);
+                  RpcMethod::kListGroups, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->Permit(auth::Authorizer::CheckListGroups(call->caller()))) {
+    return reactor;
+  }
   presence_->ListGroupsAsync(
       [call](absl::StatusOr<std::vector<std::string>> groups) {
         if (groups.ok()) {
@@ -398,8 +464,12 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::DeleteGroup(
   Call* call;
   grpc::ServerUnaryReactor* reactor =
       Call::Start(context, raw_request, raw_response, stats_,
-                  RpcMethod::kDeleteGroup, &call);
+                  RpcMethod::kDeleteGroup, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->Permit(auth::Authorizer::CheckDeleteGroup(
+          call->caller(), call->request().group()))) {
+    return reactor;
+  }
   presence_->DeleteGroupAsync(
       call->request().group(),
       [call](absl::Status status) { call->Finish(status); });

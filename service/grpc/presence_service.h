@@ -6,6 +6,10 @@
 // (so malformed bytes get INVALID_ARGUMENT naming the message type), and
 // WatchEvents streams write events the fan-out encoded once for all of them.
 //
+// Every call is authenticated and its grants checked by the Authorizer
+// before Presence sees it (service/auth/authorizer.h has the rules); a
+// refused call changes nothing.
+//
 // Handlers call the library's asynchronous forms and finish the RPC in the
 // callback, so a gRPC thread never waits on a store's backend (the memory
 // store answers before the call returns; Redis later, from its own thread).
@@ -20,6 +24,7 @@
 #include "presence/presence.h"
 #include "presence/v1/channel_group.grpc.pb.h"
 #include "presence/v1/presence.grpc.pb.h"
+#include "service/auth/authorizer.h"
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/rpc_stats.h"
 #include "service/grpc/watch_event_encoder.h"
@@ -50,13 +55,16 @@ using ChannelGroupServiceBase =
 
 class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
  public:
-  // `presence`, `fanout` and `stats` must outlive this object. A watcher may
-  // have up to `max_buffered_events` events waiting to be sent.
+  // `presence`, `fanout`, `authorizer` and `stats` must outlive this object.
+  // A watcher may have up to `max_buffered_events` events waiting to be
+  // sent.
   PresenceServiceImpl(Presence* presence, EventFanout* fanout,
-                      size_t max_buffered_events, RpcStats* stats)
+                      size_t max_buffered_events,
+                      const auth::Authorizer* authorizer, RpcStats* stats)
       : presence_(presence),
         fanout_(fanout),
         max_buffered_events_(max_buffered_events),
+        authorizer_(authorizer),
         stats_(stats) {}
 
   // The encoder of this service's watch streams (to close only them).
@@ -97,6 +105,7 @@ class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
   Presence* const presence_;
   EventFanout* const fanout_;
   const size_t max_buffered_events_;
+  const auth::Authorizer* const authorizer_;
   RpcStats* const stats_;
   const WatchEventEncoder encoder_;
 };
@@ -104,9 +113,10 @@ class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
 class ChannelGroupServiceImpl final
     : public internal_service::ChannelGroupServiceBase {
  public:
-  // `presence` and `stats` must outlive this object.
-  ChannelGroupServiceImpl(Presence* presence, RpcStats* stats)
-      : presence_(presence), stats_(stats) {}
+  // `presence`, `authorizer` and `stats` must outlive this object.
+  ChannelGroupServiceImpl(Presence* presence,
+                          const auth::Authorizer* authorizer, RpcStats* stats)
+      : presence_(presence), authorizer_(authorizer), stats_(stats) {}
 
   grpc::ServerUnaryReactor* AddChannels(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
@@ -126,6 +136,7 @@ class ChannelGroupServiceImpl final
 
  private:
   Presence* const presence_;
+  const auth::Authorizer* const authorizer_;
   RpcStats* const stats_;
 };
 

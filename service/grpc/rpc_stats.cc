@@ -13,6 +13,7 @@ struct MethodInfo {
 
 constexpr absl::string_view kPresenceService = "presence.v1.PresenceService";
 constexpr absl::string_view kGroupService = "presence.v1.ChannelGroupService";
+constexpr absl::string_view kAccessService = "presence.v1.AccessService";
 
 // Indexed by RpcMethod.
 constexpr MethodInfo kMethodInfo[] = {
@@ -29,6 +30,7 @@ constexpr MethodInfo kMethodInfo[] = {
     {kGroupService, "ListChannels", false},
     {kGroupService, "ListGroups", false},
     {kGroupService, "DeleteGroup", false},
+    {kAccessService, "GrantToken", false},
 };
 static_assert(sizeof(kMethodInfo) / sizeof(kMethodInfo[0]) ==
               RpcStats::kMethods);
@@ -91,6 +93,12 @@ void RpcStats::RecordUnparsable(RpcMethod method) {
       1, std::memory_order_relaxed);
 }
 
+void RpcStats::RecordAuthFailure(RpcMethod method, auth::AuthFailure failure) {
+  methods_[static_cast<int>(method)]
+      .auth_failures[static_cast<int>(failure)]
+      .fetch_add(1, std::memory_order_relaxed);
+}
+
 void RpcStats::Collect(MetricsWriter& out) const {
   out.Family("presence_unparsable_requests_total", "counter",
              "Requests whose bytes were not a valid message of their type.");
@@ -100,6 +108,21 @@ void RpcStats::Collect(MetricsWriter& out) const {
     out.Sample("presence_unparsable_requests_total",
                {{"grpc_method", std::string(kMethodInfo[m].name)}},
                static_cast<double>(n));
+  }
+  out.Family("presence_auth_failures_total", "counter",
+             "Calls (and batch entries) refused by authentication or "
+             "authorization, by method and reason.");
+  for (int m = 0; m < kMethods; ++m) {
+    for (int f = 0; f < auth::kAuthFailureKinds; ++f) {
+      const uint64_t n =
+          methods_[m].auth_failures[f].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out.Sample("presence_auth_failures_total",
+                 {{"grpc_method", std::string(kMethodInfo[m].name)},
+                  {"reason", std::string(auth::AuthFailureName(
+                                 static_cast<auth::AuthFailure>(f)))}},
+                 static_cast<double>(n));
+    }
   }
   out.Family("grpc_server_handled_total", "counter",
              "RPCs completed on the server, by method and status code.");

@@ -6,6 +6,12 @@
 //   grpc_server_handling_seconds{grpc_service,grpc_method}          histogram
 //
 //   presence_unparsable_requests_total{grpc_method}                 counter
+//   presence_auth_failures_total{grpc_method,reason}                counter
+//
+// Refused calls are also in grpc_server_handled_total, as Unauthenticated or
+// PermissionDenied; presence_auth_failures_total says why (missing,
+// malformed, bad_signature, expired, permission_denied) and also counts
+// BatchHeartbeat entries refused inside a call that succeeded.
 //
 // Streams (WatchEvents) are counted when they end; their duration is not a
 // latency and is not timed. Label values come from fixed tables, so the
@@ -27,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
+#include "service/auth/authorizer.h"
 #include "service/metrics/histogram.h"
 #include "service/metrics/metrics.h"
 
@@ -46,6 +53,7 @@ enum class RpcMethod {
   kListChannels,
   kListGroups,
   kDeleteGroup,
+  kGrantToken,
 };
 
 // Returns the method's service ("presence.v1.PresenceService") and name
@@ -64,17 +72,22 @@ class RpcStats {
   // is also Record()ed, as INVALID_ARGUMENT).
   void RecordUnparsable(RpcMethod method);
 
-  // Writes the families (series with no RPC yet are left out), and
-  // presence_unparsable_requests_total{grpc_method}.
+  // Counts a call (or a batch entry) refused by the Authorizer.
+  void RecordAuthFailure(RpcMethod method, auth::AuthFailure failure);
+
+  // Writes the families (series with no RPC yet are left out),
+  // presence_unparsable_requests_total{grpc_method} and
+  // presence_auth_failures_total{grpc_method,reason}.
   void Collect(MetricsWriter& out) const;
 
-  static constexpr int kMethods = static_cast<int>(RpcMethod::kDeleteGroup) + 1;
+  static constexpr int kMethods = static_cast<int>(RpcMethod::kGrantToken) + 1;
   static constexpr int kCodes = grpc::StatusCode::UNAUTHENTICATED + 1;
 
  private:
   struct PerMethod {
     std::array<std::atomic<uint64_t>, kCodes> handled{};
     std::atomic<uint64_t> unparsable{0};
+    std::array<std::atomic<uint64_t>, auth::kAuthFailureKinds> auth_failures{};
     std::unique_ptr<Histogram> seconds;
   };
   std::array<PerMethod, kMethods> methods_;

@@ -32,13 +32,24 @@ constexpr const char* kServiceNames[] = {
 // The health name that reports liveness.
 constexpr char kLivenessName[] = "liveness";
 
+// The authorizer of a server given none: every call is allowed.
+const auth::Authorizer* AllowEveryone() {
+  static const auth::Authorizer* const kAuthorizer = new auth::Authorizer();
+  return kAuthorizer;
+}
+
+const auth::Authorizer* AuthorizerOf(const PresenceServerOptions& options) {
+  return options.authorizer != nullptr ? options.authorizer : AllowEveryone();
+}
+
 }  // namespace
 
 PresenceServer::PresenceServer(const PresenceServerOptions& options,
                                Presence* presence, EventFanout* fanout)
     : presence_service_(presence, fanout, options.watch_buffer_events,
-                        &rpc_stats_),
-      group_service_(presence, &rpc_stats_),
+                        AuthorizerOf(options), &rpc_stats_),
+      group_service_(presence, AuthorizerOf(options), &rpc_stats_),
+      access_service_(AuthorizerOf(options), &rpc_stats_),
       fanout_(fanout) {}
 
 PresenceServer::~PresenceServer() { Shutdown(); }
@@ -55,9 +66,13 @@ absl::StatusOr<std::unique_ptr<PresenceServer>> PresenceServer::Start(
   server->shutdown_grace_ = options.shutdown_grace;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &server->port_);
+                           options.credentials != nullptr
+                               ? options.credentials
+                               : grpc::InsecureServerCredentials(),
+                           &server->port_);
   builder.RegisterService(&server->presence_service_);
   builder.RegisterService(&server->group_service_);
+  builder.RegisterService(&server->access_service_);
   // gRPC sets SO_REUSEPORT by default, which would let a second server bind
   // the same port and silently split the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -1,7 +1,11 @@
 // PresenceServer: the gRPC server of the presence service. It serves
-// presence.v1.PresenceService and ChannelGroupService, the standard health
-// service (grpc.health.v1) and server reflection, with keepalive and
-// connection-age settings suited to Kubernetes load balancing.
+// presence.v1.PresenceService, ChannelGroupService and AccessService, the
+// standard health service (grpc.health.v1) and server reflection, with
+// keepalive and connection-age settings suited to Kubernetes load
+// balancing, over plaintext or the credentials it is given (TLS, mTLS).
+//
+// Presence, group and access calls are authenticated and authorized by
+// options.authorizer; health and reflection are open to every caller.
 //
 // Health: "" and the two service names report readiness (SetServing: the
 // store's backend is reachable) and NOT_SERVING once a shutdown starts;
@@ -26,10 +30,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "presence/base/mutex.h"
 #include "presence/presence.h"
+#include "service/auth/authorizer.h"
 #include "service/fanout/event_fanout.h"
+#include "service/grpc/access_service.h"
 #include "service/grpc/presence_service.h"
 #include "service/grpc/rpc_stats.h"
 
@@ -56,6 +63,11 @@ struct PresenceServerOptions {
   // Events a WatchEvents stream may have waiting before it is ended with
   // RESOURCE_EXHAUSTED.
   size_t watch_buffer_events = 4096;
+  // The listening port's credentials (TLS, mTLS); null is plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Who may call what; null lets every call through (--auth=none). Must
+  // outlive the server.
+  const auth::Authorizer* authorizer = nullptr;
 };
 
 class PresenceServer {
@@ -96,6 +108,7 @@ class PresenceServer {
   RpcStats rpc_stats_;
   PresenceServiceImpl presence_service_;
   ChannelGroupServiceImpl group_service_;
+  AccessServiceImpl access_service_;
   EventFanout* const fanout_;
   std::unique_ptr<grpc::Server> server_;
   absl::Duration shutdown_grace_;

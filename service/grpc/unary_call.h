@@ -9,21 +9,30 @@
 // exactly once, with the one error mapping (ToGrpcStatus), and recorded in
 // RpcStats; the request and response live on the call's arena.
 //
+// Once parsed, the call is authenticated ("authorization: Bearer <token>"
+// metadata; every call passes with --auth=none): a call that fails is
+// answered UNAUTHENTICATED before the handler sees it. The handler checks
+// the grants with Permit() before it calls Presence.
+//
 //   grpc::ServerUnaryReactor* Impl::Leave(grpc::CallbackServerContext* ctx,
 //                                         const grpc::ByteBuffer* in,
 //                                         grpc::ByteBuffer* out) {
 //     UnaryCall<v1::LeaveRequest, v1::LeaveResponse>* call;
 //     grpc::ServerUnaryReactor* reactor =
 //         UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
-//             ctx, in, out, stats_, RpcMethod::kLeave, &call);
+//             ctx, in, out, stats_, RpcMethod::kLeave, *authorizer_, &call);
 //     if (call == nullptr) return reactor;  // Already answered.
-//     ... call->request() ...; call->response()->...;
+//     LeaveRequest leave = ...;  // From call->request().
+//     if (!call->Permit(auth::Authorizer::CheckLeave(call->caller(), leave)))
+//       return reactor;  // Answered PERMISSION_DENIED.
+//     ... call->response()->...;
 //     call->Finish(status);  // Or later, from any thread.
 //     return reactor;
 //   }
 #ifndef SERVICE_GRPC_UNARY_CALL_H_
 #define SERVICE_GRPC_UNARY_CALL_H_
 
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -35,22 +44,35 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/server_callback.h"
+#include "service/auth/authorizer.h"
 #include "service/grpc/grpc_status.h"
 #include "service/grpc/rpc_stats.h"
 
 namespace presence {
 
+// The value of a call's "authorization" metadata, if it has one.
+inline std::optional<absl::string_view> AuthorizationHeader(
+    const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return std::nullopt;
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
 template <typename Request, typename Response>
 class UnaryCall {
  public:
-  // Parses `raw_request` and returns the RPC's reactor (what the handler
-  // returns). Sets `*call` to the call, or to null when the bytes are not a
-  // valid Request: the RPC is then already answered with INVALID_ARGUMENT.
-  // `raw_response` is where Finish() serializes the answer.
+  // Parses `raw_request`, authenticates the call with `authorizer`, and
+  // returns the RPC's reactor (what the handler returns). Sets `*call` to
+  // the call, or to null when the bytes are not a valid Request (the RPC is
+  // then already answered with INVALID_ARGUMENT) or the call's token is
+  // missing or not valid (UNAUTHENTICATED). `raw_response` is where
+  // Finish() serializes the answer.
   static grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context,
                                          const grpc::ByteBuffer* raw_request,
                                          grpc::ByteBuffer* raw_response,
                                          RpcStats* stats, RpcMethod method,
+                                         const auth::Authorizer& authorizer,
                                          UnaryCall** call) {
     *call = new UnaryCall(context, raw_response, stats, method);
     grpc::ServerUnaryReactor* reactor = (*call)->reactor_;
@@ -63,13 +85,34 @@ class UnaryCall {
           " (malformed protobuf, or a string field that is not valid "
           "UTF-8)")));
       *call = nullptr;
+      return reactor;
     }
+    auth::AuthFailure failure = auth::AuthFailure::kMissing;
+    absl::StatusOr<auth::Caller> caller =
+        authorizer.AuthenticateBearer(AuthorizationHeader(*context), &failure);
+    if (!caller.ok()) {
+      (*call)->Refuse(caller.status(), failure);
+      *call = nullptr;
+      return reactor;
+    }
+    (*call)->caller_ = *std::move(caller);
     return reactor;
   }
 
   const Request& request() const { return *request_; }
+  // Who is calling (valid once Start() returned the call).
+  const auth::Caller& caller() const { return caller_; }
   Response* response() { return response_; }
   grpc::CallbackServerContext* context() { return context_; }
+
+  // Returns true when `allowed` (an Authorizer check) is OK; otherwise
+  // finishes the call with it (PERMISSION_DENIED), which deletes the call,
+  // and returns false.
+  bool Permit(const absl::Status& allowed) {
+    if (allowed.ok()) return true;
+    Refuse(allowed, auth::AuthFailure::kDenied);
+    return false;
+  }
 
   // Serializes the response (when `status` is OK), finishes the RPC,
   // records it and deletes the call. Returns the RPC's reactor.
@@ -101,6 +144,12 @@ class UnaryCall {
         request_(google::protobuf::Arena::CreateMessage<Request>(&arena_)),
         response_(google::protobuf::Arena::CreateMessage<Response>(&arena_)) {}
 
+  // Finishes a call the Authorizer refused, counting why.
+  void Refuse(const absl::Status& status, auth::AuthFailure failure) {
+    stats_->RecordAuthFailure(method_, failure);
+    Finish(status);
+  }
+
   grpc::CallbackServerContext* const context_;
   grpc::ServerUnaryReactor* const reactor_;
   grpc::ByteBuffer* const raw_response_;
@@ -110,6 +159,7 @@ class UnaryCall {
   google::protobuf::Arena arena_;
   Request* const request_;
   Response* const response_;
+  auth::Caller caller_ = auth::Caller::Anyone();
 };
 
 }  // namespace presence

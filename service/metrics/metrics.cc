@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 
 namespace presence {
 
@@ -135,6 +138,10 @@ std::string MetricsRegistry::Render() const {
 
 void EventCounter::OnEvent(const PresenceEvent& event) {
   counts_[static_cast<int>(event.type)].fetch_add(1, std::memory_order_relaxed);
+  if (event.type == EventType::kTimeout &&
+      event.deadline != absl::InfinitePast()) {
+    timeout_lag_.Observe(absl::ToDoubleSeconds(event.time - event.deadline));
+  }
 }
 
 void EventCounter::OnEventsInterrupted(const absl::Status& /*status*/) {
@@ -153,10 +160,16 @@ void EventCounter::Register(MetricsRegistry& registry) {
       "presence_event_feed_interruptions_total",
       "Times the store's event feed broke (watches were ended).",
       [this] { return static_cast<double>(interruptions_.load()); });
+  registry.AddHistogram(
+      "presence_timeout_lag_seconds",
+      "Time from a timeout's deadline to its event (timeouts sent one by "
+      "one: not those of channels in interval mode).",
+      &timeout_lag_);
 }
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& address, const MetricsRegistry* registry) {
+    const std::string& address, const MetricsRegistry* registry,
+    SslServerContext* tls) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) {
     return absl::InvalidArgumentError(
@@ -197,12 +210,15 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
           ? ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port)
           : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
   return std::unique_ptr<MetricsHttpServer>(
-      new MetricsHttpServer(fd, bound_port, registry));
+      new MetricsHttpServer(fd, bound_port, registry, tls));
 }
 
 MetricsHttpServer::MetricsHttpServer(int fd, int port,
-                                     const MetricsRegistry* registry)
-    : fd_(fd), port_(port), registry_(registry), thread_([this] { Serve(); }) {}
+                                     const MetricsRegistry* registry,
+                                     SslServerContext* tls)
+    : fd_(fd), port_(port), registry_(registry), tls_(tls), thread_([this] {
+        Serve();
+      }) {}
 
 MetricsHttpServer::~MetricsHttpServer() {
   stopping_ = true;
@@ -211,39 +227,70 @@ MetricsHttpServer::~MetricsHttpServer() {
 }
 
 void MetricsHttpServer::Serve() {
+  // A client that goes away mid-answer must not kill the process: with
+  // SIGPIPE blocked, OpenSSL's write() fails with EPIPE instead.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (!stopping_) {
     pollfd listening{fd_, POLLIN, 0};
     if (poll(&listening, 1, 100) <= 0) continue;
     const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
-    // One short request per connection; a client gets 1 s to send it.
-    timeval timeout{1, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    std::string request;
-    char buffer[2048];
-    while (request.find("\r\n\r\n") == std::string::npos &&
-           request.size() < 8192) {
-      const ssize_t n = recv(client, buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      request.append(buffer, static_cast<size_t>(n));
-    }
-    const bool metrics = request.rfind("GET /metrics ", 0) == 0 ||
-                         request.rfind("GET /metrics?", 0) == 0;
-    const std::string body = metrics ? registry_->Render() : "not found\n";
-    const std::string response = absl::StrCat(
-        metrics ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n",
-        "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
-        "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
-    size_t sent = 0;
-    while (sent < response.size()) {
-      const ssize_t n = send(client, response.data() + sent,
-                             response.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
+    Answer(client);
     close(client);
   }
+}
+
+void MetricsHttpServer::Answer(int client) {
+  // One short request per connection; a client gets 1 s to send it (and to
+  // finish the TLS handshake).
+  timeval timeout{1, 0};
+  setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  std::unique_ptr<SSL, void (*)(SSL*)> ssl(nullptr, SSL_free);
+  if (tls_ != nullptr) {
+    // The connection keeps its own reference to the context.
+    ssl.reset(SSL_new(tls_->Get().get()));
+    if (ssl == nullptr || SSL_set_fd(ssl.get(), client) != 1 ||
+        SSL_accept(ssl.get()) != 1) {
+      return;  // Not TLS, or a client certificate that does not verify.
+    }
+  }
+  const auto receive = [&](char* data, size_t size) -> ssize_t {
+    if (ssl != nullptr)
+      return SSL_read(ssl.get(), data, static_cast<int>(size));
+    return recv(client, data, size, 0);
+  };
+  const auto transmit = [&](const char* data, size_t size) -> ssize_t {
+    if (ssl != nullptr) {
+      return SSL_write(ssl.get(), data, static_cast<int>(size));
+    }
+    return send(client, data, size, MSG_NOSIGNAL);
+  };
+  std::string request;
+  char buffer[2048];
+  while (request.find("\r\n\r\n") == std::string::npos &&
+         request.size() < 8192) {
+    const ssize_t n = receive(buffer, sizeof(buffer));
+    if (n <= 0) break;
+    request.append(buffer, static_cast<size_t>(n));
+  }
+  const bool metrics = request.rfind("GET /metrics ", 0) == 0 ||
+                       request.rfind("GET /metrics?", 0) == 0;
+  const std::string body = metrics ? registry_->Render() : "not found\n";
+  const std::string response = absl::StrCat(
+      metrics ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n",
+      "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+      "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+  size_t sent = 0;
+  while (sent < response.size()) {
+    const ssize_t n = transmit(response.data() + sent, response.size() - sent);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  if (ssl != nullptr) SSL_shutdown(ssl.get());
 }
 
 }  // namespace presence

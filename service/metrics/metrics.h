@@ -35,6 +35,7 @@
 #include "presence/base/mutex.h"
 #include "presence/event.h"
 #include "service/metrics/histogram.h"
+#include "service/tls/ssl_server_context.h"
 
 namespace presence {
 
@@ -96,35 +97,53 @@ class MetricsRegistry {
 
 // Counts presence events by action; register it as a store listener and
 // call Register() to export presence_events_total{action="..."}.
+//
+// It also observes how late timeouts come: for each timeout event that
+// carries its deadline (PresenceEvent::deadline), the time from the
+// deadline to the event, exported as presence_timeout_lag_seconds. Only
+// timeouts sent one by one count: those of channels in interval mode travel
+// in INTERVAL events, without deadlines.
 class EventCounter : public EventListener {
  public:
   void OnEvent(const PresenceEvent& event) override;
   void OnEventsInterrupted(const absl::Status& status) override;
   void Register(MetricsRegistry& registry);
 
+  // Seconds from a timeout's deadline to its event.
+  const Histogram& timeout_lag() const { return timeout_lag_; }
+
  private:
   static constexpr int kTypes = 7;
   std::array<std::atomic<uint64_t>, kTypes> counts_{};
   std::atomic<uint64_t> interruptions_{0};
+  // 1 ms to about 33 s.
+  Histogram timeout_lag_{Histogram::ExponentialBounds(0.001, 2, 16)};
 };
 
-// Serves GET /metrics (anything else is 404) on its own thread.
+// Serves GET /metrics (anything else is 404) on its own thread, over plain
+// HTTP or, given a TLS context, HTTPS.
 class MetricsHttpServer {
  public:
-  // Listens on host:port (port 0 picks one). `registry` must outlive it.
+  // Listens on host:port (port 0 picks one). `registry`, and `tls` when not
+  // null, must outlive it.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, const MetricsRegistry* registry);
+      const std::string& address, const MetricsRegistry* registry,
+      SslServerContext* tls = nullptr);
   ~MetricsHttpServer();
 
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer(int fd, int port, const MetricsRegistry* registry);
+  MetricsHttpServer(int fd, int port, const MetricsRegistry* registry,
+                    SslServerContext* tls);
   void Serve();
+  // Answers one request on an accepted connection.
+  void Answer(int client);
 
   const int fd_;
   const int port_;
   const MetricsRegistry* const registry_;
+  SslServerContext* const tls_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -93,6 +95,45 @@ TEST(MetricsTest, CountsEventsByAction) {
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"join\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"timeout\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"leave\"} 0\n"));
+}
+
+TEST(MetricsTest, ObservesTimeoutLagFromDeadlines) {
+  MetricsRegistry registry;
+  EventCounter counter;
+  counter.Register(registry);
+  const absl::Time deadline = absl::FromUnixSeconds(1'800'000'000);
+  PresenceEvent timeout;
+  timeout.type = EventType::kTimeout;
+  timeout.deadline = deadline;
+  timeout.time = deadline + absl::Milliseconds(12);
+  counter.OnEvent(timeout);
+  timeout.time = deadline + absl::Seconds(3);
+  counter.OnEvent(timeout);
+  // Not observed: a timeout without its deadline (a store that cannot
+  // tell), and other events.
+  PresenceEvent unknown;
+  unknown.type = EventType::kTimeout;
+  unknown.time = deadline;
+  counter.OnEvent(unknown);
+  PresenceEvent join;
+  join.type = EventType::kJoin;
+  join.deadline = deadline;
+  counter.OnEvent(join);
+
+  const Histogram::Snapshot lag = counter.timeout_lag().Take();
+  EXPECT_EQ(lag.count, 2u);
+  EXPECT_NEAR(lag.sum, 3.012, 1e-9);
+  const std::vector<double>& bounds = counter.timeout_lag().bounds();
+  // 12 ms falls in the 16 ms bucket; 3 s in the 4.096 s one.
+  const size_t at_16ms =
+      std::lower_bound(bounds.begin(), bounds.end(), 0.012) - bounds.begin();
+  EXPECT_NEAR(bounds[at_16ms], 0.016, 1e-12);
+  EXPECT_EQ(lag.cumulative[at_16ms], 1u);
+  EXPECT_EQ(lag.cumulative.back(), 2u);
+  const std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("# TYPE presence_timeout_lag_seconds histogram"));
+  EXPECT_THAT(text, HasSubstr("presence_timeout_lag_seconds_count 2"));
+  EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"timeout\"} 3"));
 }
 
 TEST(MetricsTest, ServesMetricsOverHttp) {

@@ -2,7 +2,8 @@
 # The Node client against the presence_server binary: @grpc/grpc-js and
 # @grpc/proto-loader (installed by scripts/setup.sh --with-tools from
 # client/node/package-lock.json), the protos copied by client/gen_stubs.sh,
-# the example client's output, and node:test assertions on every RPC.
+# the example client's output, and node:test assertions on every RPC; then
+# the example over mutual TLS with a token.
 #
 #   tests/polyglot/node_client_test.sh PATH_TO_PRESENCE_SERVER
 set -euo pipefail
@@ -36,3 +37,12 @@ expect_line "$out" "friends deleted: NOT_FOUND: channel group 'friends' does not
 
 echo "--- tests/polyglot/node/presence_client.test.js"
 node --test --test-reporter=spec "$ROOT/tests/polyglot/node/presence_client.test.js"
+
+echo "--- the example over mutual TLS with a token"
+start_secure_server "$1"
+node "$ROOT/client/node/example.js" --address "$PRESENCE_ADDRESS" --protos "$PRESENCE_PROTOS" \
+  --ca_cert "$SCRATCH/tls/ca.crt" --cert "$SCRATCH/tls/client.crt" \
+  --key "$SCRATCH/tls/client.key" --token "$ADMIN_TOKEN" >"$SCRATCH/secure.out" ||
+  fail "the example over TLS exited with $?"
+expect_line "$SCRATCH/secure.out" "alice is in: lobby"
+expect_line "$SCRATCH/secure.out" "friends after removing bob-room: alice-room"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034  # ROOT, SCRATCH and TOOLS are for the tests.
+# shellcheck shell=bash disable=SC2034  # ROOT, SCRATCH, TOOLS and ADMIN_TOKEN are for the tests.
 # Shared by the polyglot tests (sourced, not run): a scratch folder, and the
 # presence_server binary on a free port, stopped with SIGTERM on exit.
 #
@@ -66,6 +66,68 @@ start_server() {
   PRESENCE_ADDRESS="127.0.0.1:$port"
   export PRESENCE_ADDRESS
   echo "presence_server listening on $PRESENCE_ADDRESS"
+}
+
+# stop_server: stops the server start_server started (SIGTERM, then waits).
+stop_server() {
+  if [[ -n "$_server_pid" ]]; then
+    kill -TERM "$_server_pid" 2>/dev/null || true
+    wait "$_server_pid" 2>/dev/null || true
+    _server_pid=""
+  fi
+}
+
+# make_tls_files DIR: a throwaway CA (DIR/ca.crt), a server certificate for
+# 127.0.0.1 and localhost (DIR/server.{crt,key}) and a client certificate for
+# mutual TLS (DIR/client.{crt,key}), made with openssl.
+make_tls_files() {
+  local dir=$1
+  mkdir -p "$dir"
+  printf '%s\n' '[server]' 'subjectAltName = IP:127.0.0.1,DNS:localhost' \
+    'extendedKeyUsage = serverAuth' '[client]' 'extendedKeyUsage = clientAuth' \
+    >"$dir/ext.cnf"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  {
+    openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=presence test CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt"
+    local name serial=1
+    for name in server client; do
+      openssl req -new "${ec[@]}" -subj "/CN=$name" -keyout "$dir/$name.key" \
+        -out "$dir/$name.csr"
+      openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+        -set_serial $((serial++)) -days 2 -extfile "$dir/ext.cnf" -extensions "$name" \
+        -out "$dir/$name.crt"
+    done
+  } >"$dir/openssl.log" 2>&1 || fail "openssl: $(cat "$dir/openssl.log")"
+}
+
+# mint_token SECRET_FILE CLAIMS_JSON: prints a token for the claims, signed
+# with the file's first secret, in the server's format (pv1.<claims>.<mac>:
+# base64url JSON, then base64url HMAC-SHA256 of "pv1.<claims>").
+mint_token() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import base64, hashlib, hmac, sys
+with open(sys.argv[1]) as lines:
+    secret = next(line.strip() for line in lines
+                  if line.strip() and not line.startswith("#"))
+b64 = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+signed = "pv1." + b64(sys.argv[2].encode())
+mac = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()
+print(signed + "." + b64(mac))
+PY
+}
+
+# start_secure_server BINARY: stops the running server and starts one with
+# mutual TLS (files in $SCRATCH/tls) and tokens; sets PRESENCE_ADDRESS and
+# ADMIN_TOKEN (an admin token for an hour).
+start_secure_server() {
+  stop_server
+  make_tls_files "$SCRATCH/tls"
+  openssl rand -base64 48 >"$SCRATCH/secrets"
+  start_server "$1" --auth=token --auth_secret_file="$SCRATCH/secrets" \
+    --tls_cert_file="$SCRATCH/tls/server.crt" --tls_key_file="$SCRATCH/tls/server.key" \
+    --tls_client_ca_file="$SCRATCH/tls/ca.crt"
+  ADMIN_TOKEN=$(mint_token "$SCRATCH/secrets" "{\"exp\":$(($(date +%s) + 3600)),\"adm\":true}")
 }
 
 # expect_line FILE TEXT: FILE has a line that is exactly TEXT.
