@@ -150,9 +150,9 @@ ABSL_FLAG(std::string, auth_secret_file, "",
           "least 32 characters; during a rotation two lines (the first signs, "
           "both verify). Re-read when it changes and on SIGHUP");
 ABSL_FLAG(std::string, tls_cert_file, "",
-          "PEM certificate chain of the server (leaf first): serve gRPC over "
-          "TLS. Re-read when it changes (checked every --reload_interval; "
-          "the metrics port also on SIGHUP)");
+          "PEM certificate chain of the server (leaf first): serve gRPC and "
+          "the PubNub HTTP API over TLS. Re-read when it changes (checked "
+          "every --reload_interval; HTTP and metrics also on SIGHUP)");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA certificates: require every client to present a "

@@ -525,9 +525,6 @@ TEST(AuthOptionsTest, BadCombinationsNameTheFlag) {
   EXPECT_THAT(
       PresenceApp::Start(options).status().message(),
       HasSubstr("--auth_secret_file: cannot read /nonexistent/secrets"));
-  options.pubnub.http.address = "127.0.0.1:0";
-  EXPECT_THAT(ValidatePresenceAppOptions(options).message(),
-              HasSubstr("--http_address cannot be used with --auth=token"));
   options = PresenceAppOptions();
   options.auth.secret_file = "secrets";
   EXPECT_THAT(ValidatePresenceAppOptions(options).message(),

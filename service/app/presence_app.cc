@@ -63,14 +63,6 @@ absl::Status ValidatePresenceAppOptions(const PresenceAppOptions& options) {
     return absl::InvalidArgumentError(
         "--auth_secret_file is used only with --auth=token");
   }
-  // The HTTP surface does not check tokens (yet): serving it beside a gRPC
-  // port that does would be a way around them.
-  if (options.auth.mode == auth::AuthMode::kToken &&
-      !options.pubnub.http.address.empty()) {
-    return absl::InvalidArgumentError(
-        "--http_address cannot be used with --auth=token yet: the HTTP API "
-        "does not check tokens");
-  }
   if (options.tls.metrics && options.metrics_address.empty()) {
     return absl::InvalidArgumentError("--metrics_tls needs --metrics_address");
   }
@@ -130,13 +122,14 @@ absl::Status PresenceApp::Init() {
   RegisterMetrics();
   if (!options_.metrics_address.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
-        MetricsHttpServer::Start(options_.metrics_address, &metrics_,
-                                 metrics_tls_.get());
+        MetricsHttpServer::Start(
+            options_.metrics_address, &metrics_,
+            options_.tls.metrics ? tls_context_.get() : nullptr);
     if (!started.ok()) return started.status();
     metrics_server_ = *std::move(started);
     const std::string& address = options_.metrics_address;
     const std::string url =
-        absl::StrCat(metrics_tls_ != nullptr ? "https://" : "http://",
+        absl::StrCat(options_.tls.metrics ? "https://" : "http://",
                      address.substr(0, address.rfind(':')), ":",
                      metrics_server_->port(), "/metrics");
     LogInfo(absl::StrCat("metrics on ", url), {{"url", url}});
@@ -172,13 +165,17 @@ absl::Status PresenceApp::Init() {
            {"auth", auth_name}});
 
   if (!options_.pubnub.http.address.empty()) {
+    PubNubHttpOptions pubnub = options_.pubnub;
+    pubnub.authorizer = authorizer_.get();
+    pubnub.http.tls = tls_context_.get();
     absl::StatusOr<std::unique_ptr<PubNubHttpServer>> http =
-        PubNubHttpServer::Start(options_.pubnub, presence_.get(), &fanout_);
+        PubNubHttpServer::Start(pubnub, presence_.get(), &fanout_);
     if (!http.ok()) return http.status();
     http_server_ = *std::move(http);
     http_server_->RegisterMetrics(metrics_);
-    LogInfo(
-        absl::StrCat("PubNub HTTP API on http://", http_server_->address()));
+    LogInfo(absl::StrCat("PubNub HTTP API on ",
+                         tls_context_ != nullptr ? "https://" : "http://",
+                         http_server_->address()));
   }
 
   // Readiness follows the store: NOT_SERVING while its backend is down.
@@ -201,11 +198,12 @@ absl::Status PresenceApp::InitSecurity() {
     secret_reloader_.emplace([this] { return ReloadSecrets(); },
                              options_.tls.reload_interval);
   }
-  if (options_.tls.metrics) {
+  if (options_.tls.enabled() &&
+      (options_.tls.metrics || !options_.pubnub.http.address.empty())) {
     absl::StatusOr<std::unique_ptr<SslServerContext>> tls =
         SslServerContext::Create(options_.tls);
     if (!tls.ok()) return tls.status();
-    metrics_tls_ = *std::move(tls);
+    tls_context_ = *std::move(tls);
   }
   return absl::OkStatus();
 }
@@ -240,15 +238,17 @@ absl::Status PresenceApp::Reload() {
       LogInfo(*changed ? "secret file reloaded" : "secret file unchanged");
     }
   }
-  if (metrics_tls_ != nullptr) {
-    absl::StatusOr<bool> changed = metrics_tls_->Reload();
+  if (tls_context_ != nullptr) {
+    absl::StatusOr<bool> changed = tls_context_->Reload();
     if (!changed.ok()) {
-      LogWarning(absl::StrCat("metrics TLS files not reloaded: ",
-                              changed.status().message()));
+      LogWarning(
+          absl::StrCat("TLS files of the HTTP and metrics ports not "
+                       "reloaded: ",
+                       changed.status().message()));
       result.Update(changed.status());
     } else {
-      LogInfo(*changed ? "metrics TLS files reloaded"
-                       : "metrics TLS files unchanged");
+      LogInfo(*changed ? "TLS files of the HTTP and metrics ports reloaded"
+                       : "TLS files of the HTTP and metrics ports unchanged");
     }
   }
   return result;

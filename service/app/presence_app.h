@@ -66,7 +66,7 @@ struct PresenceAppOptions {
   // Tokens (--auth, --auth_secret_file): with AuthMode::kToken, presence,
   // group and access RPCs need a signed token.
   auth::AuthOptions auth;
-  // TLS of the gRPC port, and of the metrics port with tls.metrics
+  // TLS of the gRPC and HTTP ports, and of the metrics port with tls.metrics
   // (--tls_cert_file, --tls_key_file, --tls_client_ca_file, --metrics_tls,
   // --reload_interval). The files are re-read when they change (checked
   // every tls.reload_interval, which also paces the secret file's checks)
@@ -126,7 +126,7 @@ class PresenceApp {
   absl::Status ExpireSessions() { return store_->ExpireSessions(); }
 
   // Re-reads the secret file and the certificate files of the listeners
-  // that terminate TLS themselves (metrics) now, as on SIGHUP; gRPC's
+  // that terminate TLS themselves (HTTP, metrics) now, as on SIGHUP; gRPC's
   // listener follows its files every tls.reload_interval. Logs what
   // changed; returns the first error (what was in use stays in use).
   absl::Status Reload();
@@ -156,9 +156,11 @@ class PresenceApp {
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
   std::unique_ptr<auth::Authorizer> authorizer_;
-  std::unique_ptr<SslServerContext> metrics_tls_;  // With tls.metrics.
-  std::optional<Ticker> secret_reloader_;          // With --auth=token.
-  std::string last_secret_error_;  // Read and written by the reloader.
+  // The TLS context of the listeners that terminate TLS themselves: HTTP,
+  // and metrics with tls.metrics. Null without TLS.
+  std::unique_ptr<SslServerContext> tls_context_;
+  std::optional<Ticker> secret_reloader_;  // With --auth=token.
+  std::string last_secret_error_;          // Read and written by the reloader.
   EventFanout fanout_;
   EventCounter event_counter_;
   std::optional<Ticker> expirer_;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -26,13 +27,30 @@ absl::Status Denied(absl::string_view message) {
   return absl::PermissionDeniedError(message);
 }
 
+// The payload of a PERMISSION_DENIED that names a resource: "c:<channel>"
+// or "g:<group>".
+constexpr absl::string_view kDeniedResourceUrl =
+    "type.presence/auth.DeniedResource";
+
+// PERMISSION_DENIED naming the resource ("channel \"lobby\"") in its message
+// and its payload.
+absl::Status DeniedOn(absl::string_view kind, absl::string_view name,
+                      absl::string_view message) {
+  absl::Status status = Denied(message);
+  status.SetPayload(
+      kDeniedResourceUrl,
+      absl::Cord(absl::StrCat(kind == "channel" ? "c:" : "g:", name)));
+  return status;
+}
+
 // OK when `have` includes `needed`; else PERMISSION_DENIED naming the
 // resource ("channel \"lobby\"").
 absl::Status Require(Permissions have, Permission needed,
                      absl::string_view kind, absl::string_view name) {
   if ((have & needed) != 0) return absl::OkStatus();
-  return Denied(absl::StrCat("the token has no \"", PermissionName(needed),
-                             "\" permission on ", kind, " \"", name, "\""));
+  return DeniedOn(kind, name,
+                  absl::StrCat("the token has no \"", PermissionName(needed),
+                               "\" permission on ", kind, " \"", name, "\""));
 }
 
 // `needed` on every channel and group named.
@@ -95,6 +113,16 @@ absl::string_view AuthFailureName(AuthFailure failure) {
       return "permission_denied";
   }
   return "unknown";
+}
+
+std::optional<DeniedResource> DeniedResourceOf(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kPermissionDenied) {
+    return std::nullopt;
+  }
+  absl::optional<absl::Cord> payload = status.GetPayload(kDeniedResourceUrl);
+  if (!payload.has_value()) return std::nullopt;
+  const std::string text(*payload);
+  return DeniedResource{absl::StartsWith(text, "g:"), text.substr(2)};
 }
 
 absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(
@@ -324,9 +352,11 @@ absl::Status Authorizer::CheckListChannels(const Caller& caller,
       (GroupPermissions(*claims, group) & (kRead | kManage)) != 0) {
     return absl::OkStatus();
   }
-  return Denied(absl::StrCat(
-      "the token has no \"read\" or \"manage\" permission on channel group \"",
-      group, "\""));
+  return DeniedOn(
+      "channel group", group,
+      absl::StrCat("the token has no \"read\" or \"manage\" permission on "
+                   "channel group \"",
+                   group, "\""));
 }
 
 absl::Status Authorizer::CheckDeleteGroup(const Caller& caller,

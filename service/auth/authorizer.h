@@ -81,6 +81,17 @@ inline constexpr int kAuthFailureKinds = 5;
 // "permission_denied".
 absl::string_view AuthFailureName(AuthFailure failure);
 
+// The channel or group a PERMISSION_DENIED of the Authorizer names, for
+// transports that list it apart (PubNub's 403 payload).
+struct DeniedResource {
+  bool group = false;  // A channel group, else a channel.
+  std::string name;
+};
+
+// Returns the resource `status` (from a Check*) names, or nullopt when it
+// names none (an admin-only form, a bound user) or is another status.
+std::optional<DeniedResource> DeniedResourceOf(const absl::Status& status);
+
 // Who is calling: the claims of a verified token, or anyone (auth off).
 class Caller {
  public:

@@ -338,6 +338,23 @@ TEST(AuthorizerRulesTest, Groups) {
                "presence_admin");
 }
 
+TEST(AuthorizerRulesTest, DeniedResourceNamesTheChannelOrGroup) {
+  const Caller caller{Grants()};
+  std::optional<DeniedResource> channel = DeniedResourceOf(
+      Authorizer::CheckHereNow(caller, HereNowOf({"lobby", "desk"})));
+  ASSERT_TRUE(channel.has_value());
+  EXPECT_FALSE(channel->group);
+  EXPECT_EQ(channel->name, "desk");
+  std::optional<DeniedResource> group =
+      DeniedResourceOf(Authorizer::CheckListChannels(caller, "team"));
+  ASSERT_TRUE(group.has_value());
+  EXPECT_TRUE(group->group);
+  EXPECT_EQ(group->name, "team");
+  EXPECT_FALSE(DeniedResourceOf(Authorizer::CheckHereNow(caller, HereNowOf({})))
+                   .has_value());
+  EXPECT_FALSE(DeniedResourceOf(absl::OkStatus()).has_value());
+}
+
 TEST(AuthorizerRulesTest, AdminAndGrantToken) {
   ExpectDenied(Authorizer::CheckGrantToken(Caller(Grants())),
                "GrantToken needs an admin token");

@@ -5,6 +5,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/error.hpp>
@@ -17,7 +19,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
+#include <type_traits>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
@@ -134,20 +138,29 @@ class ServerCore {
   std::vector<std::unique_ptr<asio::steady_timer>> timers;  // RunEvery.
 };
 
-// One HTTP/1.1 connection over `Stream` (beast::tcp_stream; a TLS stream
-// over it later). Every member is used on the stream's strand only.
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP/1.1 connection over `Stream` (beast::tcp_stream, or TlsStream
+// over it). Every member is used on the stream's strand only.
 template <class Stream>
 class Connection : public ConnectionBase,
                    public std::enable_shared_from_this<Connection<Stream>> {
  public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   Connection(ServerCore* core, Stream stream)
       : core_(core), stream_(std::move(stream)) {}
   ~Connection() override { core_->Unregister(this); }
 
   void Start() {
     core_->Register(this, this->shared_from_this());
-    asio::dispatch(stream_.get_executor(),
-                   [self = this->shared_from_this()] { self->ReadRequest(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->ReadRequest();
+      }
+    });
   }
 
   void Drain() override {
@@ -203,6 +216,17 @@ class Connection : public ConnectionBase,
   }
 
   tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+
+  // TLS: the handshake, under the request timeout, before the first read.
+  void Handshake() {
+    beast::get_lowest_layer(stream_).expires_after(
+        Chrono(core_->options.request_timeout));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](error_code ec) {
+                              if (ec) return self->Close();
+                              self->ReadRequest();
+                            });
+  }
 
   void ReadRequest() {
     if (core_->draining.load() || state_ == State::kClosed) return Close();
@@ -416,9 +440,20 @@ void ServerCore::Accept() {
         accepted.fetch_add(1);
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Connection<beast::tcp_stream>>(
-            this, beast::tcp_stream(std::move(socket)))
-            ->Start();
+        if (options.tls != nullptr) {
+          // The stream takes its own reference to the context of now; the
+          // wrapper gives back the one it was lent.
+          std::shared_ptr<SSL_CTX> context = options.tls->Get();
+          SSL_CTX_up_ref(context.get());
+          asio::ssl::context lent(context.get());
+          std::make_shared<Connection<TlsStream>>(
+              this, TlsStream(beast::tcp_stream(std::move(socket)), lent))
+              ->Start();
+        } else {
+          std::make_shared<Connection<beast::tcp_stream>>(
+              this, beast::tcp_stream(std::move(socket)))
+              ->Start();
+        }
         Accept();
       });
 }

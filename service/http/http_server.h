@@ -11,9 +11,10 @@
 // no parser is written here. Both are header-only in Debian's libboost-dev
 // (1.74), a package of the distribution the service already builds on;
 // gRPC's own HTTP/2 stack does not serve plain HTTP/1.1, and libcurl is a
-// client. A server-side TLS stream (beast::ssl_stream over the same TCP
-// stream) can be added later: connections are a template on their stream
-// type, and everything stream-specific is in http_server.cc.
+// client. With HttpServerOptions::tls, connections are a beast::ssl_stream
+// over the same TCP stream (connections are a template on their stream
+// type): the TLS handshake first, under `request_timeout`, with the context
+// of the certificate files as they are at accept time.
 //
 //   HttpServerOptions options;
 //   options.address = "127.0.0.1:0";
@@ -53,6 +54,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "presence/base/mutex.h"
+#include "service/tls/ssl_server_context.h"
 
 namespace presence {
 
@@ -71,6 +73,10 @@ struct HttpServerOptions {
   absl::Duration request_timeout = absl::Seconds(10);
   // How long a client has to take a response.
   absl::Duration write_timeout = absl::Seconds(30);
+  // Serve HTTPS with this context (which must outlive the server); null is
+  // plain HTTP. With TLS, a long-poll whose client goes away is noticed
+  // only when its hold ends (the close arrives as TLS data first).
+  SslServerContext* tls = nullptr;
 };
 
 struct HttpRequest {

@@ -1,10 +1,13 @@
 #include "service/http/pubnub_error.h"
 
+#include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "service/auth/authorizer.h"
 
 namespace presence {
 namespace {
@@ -83,8 +86,39 @@ PubNubError MakePubNubError(int http_status, absl::string_view message,
 
 PubNubError ToPubNubError(const absl::Status& status,
                           absl::string_view service) {
-  return MakePubNubError(HttpStatusOf(status.code()),
-                         RenameFieldsForPubNub(status.message()), service);
+  const int http_status = HttpStatusOf(status.code());
+  if (http_status != 403) {
+    return MakePubNubError(http_status, RenameFieldsForPubNub(status.message()),
+                           service);
+  }
+  const std::string text =
+      Truncate(absl::StrCat("Forbidden: ", status.message()));
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("status");
+  writer.Int(http_status);
+  writer.Key("error");
+  writer.Bool(true);
+  writer.Key("service");
+  writer.String(kAccessManagerService.data(),
+                static_cast<rapidjson::SizeType>(kAccessManagerService.size()));
+  writer.Key("message");
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  if (std::optional<auth::DeniedResource> denied =
+          auth::DeniedResourceOf(status)) {
+    writer.Key("payload");
+    writer.StartObject();
+    writer.Key(denied->group ? "channel-groups" : "channels");
+    writer.StartArray();
+    writer.String(denied->name.data(),
+                  static_cast<rapidjson::SizeType>(denied->name.size()));
+    writer.EndArray();
+    writer.EndObject();
+  }
+  writer.EndObject();
+  return PubNubError{http_status,
+                     std::string(buffer.GetString(), buffer.GetSize())};
 }
 
 }  // namespace presence

@@ -29,6 +29,8 @@ namespace presence {
 // registration answers.
 inline constexpr absl::string_view kPresenceService = "Presence";
 inline constexpr absl::string_view kChannelRegistryService = "channel-registry";
+// The `service` of 403 answers (tokens and grants).
+inline constexpr absl::string_view kAccessManagerService = "Access Manager";
 
 // PubNub's answer to a feature the key set does not have (publish, history,
 // ...), as the real service words it.
@@ -50,6 +52,13 @@ struct PubNubError {
 // UNAUTHENTICATED 403; ALREADY_EXISTS and ABORTED 409; RESOURCE_EXHAUSTED
 // 429; UNIMPLEMENTED 402 (PubNub's "not enabled for this key set");
 // UNAVAILABLE 503; DEADLINE_EXCEEDED 504; anything else 500.
+//
+// A 403 has the body of PubNub's Access Manager, with the channel or group
+// a denial names (service/auth's DeniedResourceOf) in its payload:
+//
+//   {"status":403,"error":true,"service":"Access Manager",
+//    "message":"Forbidden: the token has no \"read\" permission on channel
+//    \"lobby\"","payload":{"channels":["lobby"]}}
 PubNubError ToPubNubError(const absl::Status& status,
                           absl::string_view service);
 

@@ -3,6 +3,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "presence/types.h"
+#include "service/auth/authorizer.h"
+#include "service/auth/token.h"
 
 namespace presence {
 namespace {
@@ -48,6 +51,31 @@ TEST(PubNubErrorTest, BodyHasTheSdkErrorShape) {
   EXPECT_EQ(error.body,
             R"({"status":404,"error":true,"message":"channel group 'a\"b' )"
             R"(does not exist","service":"channel-registry"})");
+}
+
+TEST(PubNubErrorTest, RefusalsHaveTheAccessManagerShape) {
+  auth::Claims claims;
+  claims.channels["lobby"] = auth::kRead;
+  const auth::Caller caller(claims);
+  HereNowRequest here;
+  here.channels = {"lobby", "hall"};
+  PubNubError error = ToPubNubError(
+      auth::Authorizer::CheckHereNow(caller, here), kPresenceService);
+  EXPECT_EQ(error.http_status, 403);
+  EXPECT_EQ(error.body,
+            R"({"status":403,"error":true,"service":"Access Manager",)"
+            R"("message":"Forbidden: the token has no \"read\" permission on )"
+            R"(channel \"hall\"","payload":{"channels":["hall"]}})");
+  error = ToPubNubError(auth::Authorizer::CheckListChannels(caller, "friends"),
+                        kChannelRegistryService);
+  EXPECT_NE(error.body.find(R"("payload":{"channel-groups":["friends"]})"),
+            std::string::npos)
+      << error.body;
+  error = ToPubNubError(absl::UnauthenticatedError("token expired at x"),
+                        kPresenceService);
+  EXPECT_EQ(error.body,
+            R"({"status":403,"error":true,"service":"Access Manager",)"
+            R"("message":"Forbidden: token expired at x"})");
 }
 
 TEST(PubNubErrorTest, RenamesLibraryFieldsToQueryParameters) {

@@ -413,49 +413,65 @@ void PubNubHttpServer::Handle(HttpRequest http,
         MakePubNubError(400, kInvalidSubscribeKeyMessage, ServiceOf(endpoint));
     return Send(endpoint, *responder, error.http_status, std::move(error.body));
   }
+  // The token travels as the `auth` query parameter (PubNub's SDKs'
+  // authKey); checked before anything else of the request.
+  const std::optional<std::string> token = parsed->Query("auth");
+  absl::StatusOr<auth::Caller> caller =
+      options_.authorizer == nullptr
+          ? auth::Caller::Anyone()
+          : options_.authorizer->Authenticate(
+                token.has_value() ? std::optional<absl::string_view>(*token)
+                                  : std::nullopt);
+  if (!caller.ok()) return SendError(endpoint, *responder, caller.status());
   // The Presence calls may wait on a store backend: off the HTTP threads.
   boost::asio::post(*workers_, [this, request = *std::move(parsed),
+                                caller = *std::move(caller),
                                 responder = std::move(responder)] {
-    Dispatch(request, responder);
+    Dispatch(request, caller, responder);
   });
 }
 
 void PubNubHttpServer::Dispatch(
-    const PubNubRequest& request,
+    const PubNubRequest& request, const auth::Caller& caller,
     const std::shared_ptr<HttpResponder>& responder) {
   absl::StatusOr<std::string> body;
   switch (request.endpoint) {
     case PubNubEndpoint::kSubscribe:
-      return Subscribe(request, responder);
+      return Subscribe(request, caller, responder);
     case PubNubEndpoint::kHereNow:
     case PubNubEndpoint::kGlobalHereNow:
-      body = HereNow(request);
+      body = HereNow(request, caller);
       break;
     case PubNubEndpoint::kWhereNow: {
-      absl::StatusOr<WhereNowResult> result =
-          presence_->WhereNow(WhereNowRequest{request.path_uuid});
+      const WhereNowRequest where{request.path_uuid};
+      if (absl::Status allowed = auth::Authorizer::CheckWhereNow(caller, where);
+          !allowed.ok()) {
+        body = allowed;
+        break;
+      }
+      absl::StatusOr<WhereNowResult> result = presence_->WhereNow(where);
       body = result.ok() ? absl::StatusOr<std::string>(WhereNowBody(*result))
                          : result.status();
       break;
     }
     case PubNubEndpoint::kHeartbeat:
-      body = Heartbeat(request);
+      body = Heartbeat(request, caller);
       break;
     case PubNubEndpoint::kLeave:
-      body = Leave(request);
+      body = Leave(request, caller);
       break;
     case PubNubEndpoint::kSetState:
-      body = SetState(request);
+      body = SetState(request, caller);
       break;
     case PubNubEndpoint::kGetState:
-      body = GetState(request);
+      body = GetState(request, caller);
       break;
     case PubNubEndpoint::kAddChannels:
     case PubNubEndpoint::kRemoveChannels:
     case PubNubEndpoint::kListChannels:
     case PubNubEndpoint::kListGroups:
     case PubNubEndpoint::kDeleteGroup:
-      body = ChannelRegistry(request);
+      body = ChannelRegistry(request, caller);
       break;
     default:
       body = absl::InternalError("unrouted endpoint");
@@ -465,7 +481,7 @@ void PubNubHttpServer::Dispatch(
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::HereNow(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   HereNowRequest here;
   here.channels = request.channels;
   here.channel_groups = Groups(request);
@@ -522,6 +538,10 @@ absl::StatusOr<std::string> PubNubHttpServer::HereNow(
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   const bool flat = request.endpoint == PubNubEndpoint::kHereNow &&
                     unique.size() == 1 && here.channel_groups.empty();
+  if (absl::Status allowed = auth::Authorizer::CheckHereNow(caller, here);
+      !allowed.ok()) {
+    return allowed;
+  }
 
   absl::StatusOr<HereNowResult> result = presence_->HereNow(std::move(here));
   if (!result.ok()) return result.status();
@@ -570,11 +590,16 @@ void PubNubHttpServer::RememberTimeout(const std::string& uuid,
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::Heartbeat(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   HeartbeatRequest heartbeat;
   heartbeat.user_id = request.Query("uuid").value_or("");
   heartbeat.channels = WithoutPresence(request.channels);
   heartbeat.channel_groups = WithoutPresence(Groups(request));
+  if (absl::Status allowed =
+          auth::Authorizer::CheckHeartbeat(caller, heartbeat);
+      !allowed.ok()) {
+    return allowed;
+  }
   absl::StatusOr<uint32_t> timeout = ResolveTimeout(heartbeat.user_id, request);
   if (!timeout.ok()) return timeout.status();
   heartbeat.timeout_seconds = *timeout;
@@ -591,22 +616,30 @@ absl::StatusOr<std::string> PubNubHttpServer::Heartbeat(
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::Leave(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   LeaveRequest leave;
   leave.user_id = request.Query("uuid").value_or("");
   leave.channels = WithoutPresence(request.channels);
   leave.channel_groups = WithoutPresence(Groups(request));
+  if (absl::Status allowed = auth::Authorizer::CheckLeave(caller, leave);
+      !allowed.ok()) {
+    return allowed;
+  }
   absl::StatusOr<LeaveResult> result = presence_->Leave(std::move(leave));
   if (!result.ok()) return result.status();
   return LeaveBody();
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::SetState(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   SetStateRequest set;
   set.user_id = request.path_uuid;
   set.channels = request.channels;
   set.channel_groups = Groups(request);
+  if (absl::Status allowed = auth::Authorizer::CheckSetState(caller, set);
+      !allowed.ok()) {
+    return allowed;
+  }
   std::optional<std::string> state = request.Query("state");
   if (!state.has_value() || state->empty()) {
     return absl::InvalidArgumentError(
@@ -619,11 +652,15 @@ absl::StatusOr<std::string> PubNubHttpServer::SetState(
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::GetState(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   GetStateRequest get;
   get.user_id = request.path_uuid;
   get.channels = request.channels;
   get.channel_groups = Groups(request);
+  if (absl::Status allowed = auth::Authorizer::CheckGetState(caller, get);
+      !allowed.ok()) {
+    return allowed;
+  }
   std::vector<std::string> unique = get.channels;
   std::sort(unique.begin(), unique.end());
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
@@ -639,7 +676,7 @@ absl::StatusOr<std::string> PubNubHttpServer::GetState(
 }
 
 absl::StatusOr<std::string> PubNubHttpServer::ChannelRegistry(
-    const PubNubRequest& request) {
+    const PubNubRequest& request, const auth::Caller& caller) {
   const auto empty_if_missing = [](const absl::Status& status) {
     // A group with no channels does not exist in the store; PubNub's
     // registry has no such difference.
@@ -652,19 +689,31 @@ absl::StatusOr<std::string> PubNubHttpServer::ChannelRegistry(
         return absl::InvalidArgumentError(
             "add, remove: give one of them per call");
       }
-      absl::Status status = presence_->AddChannelsToGroup(
-          request.group, SplitNameList(*request.Query("add")));
+      std::vector<std::string> channels = SplitNameList(*request.Query("add"));
+      absl::Status status =
+          auth::Authorizer::CheckAddChannels(caller, request.group, channels);
+      if (status.ok()) {
+        status = presence_->AddChannelsToGroup(request.group, channels);
+      }
       if (!status.ok()) return status;
       return ChannelRegistryOkBody();
     }
     case PubNubEndpoint::kRemoveChannels: {
+      absl::Status status =
+          auth::Authorizer::CheckRemoveChannels(caller, request.group);
+      if (!status.ok()) return status;
       // Validated first: a bad request must not pass as "already empty".
-      absl::Status status = empty_if_missing(presence_->RemoveChannelsFromGroup(
+      status = empty_if_missing(presence_->RemoveChannelsFromGroup(
           request.group, SplitNameList(*request.Query("remove"))));
       if (!status.ok()) return status;
       return ChannelRegistryOkBody();
     }
     case PubNubEndpoint::kListChannels: {
+      if (absl::Status allowed =
+              auth::Authorizer::CheckListChannels(caller, request.group);
+          !allowed.ok()) {
+        return allowed;
+      }
       absl::StatusOr<std::vector<std::string>> channels =
           presence_->ListChannelsInGroup(request.group);
       if (!channels.ok() &&
@@ -675,13 +724,19 @@ absl::StatusOr<std::string> PubNubHttpServer::ChannelRegistry(
       return ListChannelsBody(request.group, *channels);
     }
     case PubNubEndpoint::kListGroups: {
+      if (absl::Status allowed = auth::Authorizer::CheckListGroups(caller);
+          !allowed.ok()) {
+        return allowed;
+      }
       absl::StatusOr<std::vector<std::string>> groups = presence_->ListGroups();
       if (!groups.ok()) return groups.status();
       return ListGroupsBody(request.sub_key, *groups);
     }
     case PubNubEndpoint::kDeleteGroup: {
       absl::Status status =
-          empty_if_missing(presence_->DeleteGroup(request.group));
+          auth::Authorizer::CheckDeleteGroup(caller, request.group);
+      if (!status.ok()) return status;
+      status = empty_if_missing(presence_->DeleteGroup(request.group));
       if (!status.ok()) return status;
       return ChannelRegistryOkBody();
     }
@@ -748,7 +803,7 @@ void PubNubHttpServer::SweepIdle() {
 }
 
 void PubNubHttpServer::Subscribe(
-    const PubNubRequest& request,
+    const PubNubRequest& request, const auth::Caller& caller,
     const std::shared_ptr<HttpResponder>& responder) {
   const auto fail = [&](const absl::Status& status) {
     SendError(PubNubEndpoint::kSubscribe, *responder, status);
@@ -764,6 +819,25 @@ void PubNubHttpServer::Subscribe(
     return fail(absl::InvalidArgumentError(
         "channels, channel-group: at least one channel or channel group is "
         "required"));
+  }
+  // Subscribing to "<ch>-pnpres" reads ch's events (read on ch); to ch
+  // itself, is a heartbeat (write on ch).
+  if (!watch_channels.empty() || !watch_groups.empty()) {
+    if (absl::Status allowed =
+            auth::Authorizer::CheckWatch(caller, watch_channels, watch_groups);
+        !allowed.ok()) {
+      return fail(allowed);
+    }
+  }
+  if (!heartbeat_channels.empty() || !heartbeat_groups.empty()) {
+    HeartbeatRequest beat;
+    beat.user_id = request.Query("uuid").value_or("");
+    beat.channels = heartbeat_channels;
+    beat.channel_groups = heartbeat_groups;
+    if (absl::Status allowed = auth::Authorizer::CheckHeartbeat(caller, beat);
+        !allowed.ok()) {
+      return fail(allowed);
+    }
   }
   if (absl::Status status =
           presence_->NormalizeWatch(watch_channels, watch_groups);

@@ -65,6 +65,7 @@
 #include "absl/time/time.h"
 #include "presence/base/mutex.h"
 #include "presence/presence.h"
+#include "service/auth/authorizer.h"
 #include "service/fanout/event_fanout.h"
 #include "service/http/http_server.h"
 #include "service/http/pubnub_event_encoder.h"
@@ -97,6 +98,10 @@ struct PubNubHttpOptions {
   int worker_threads = 4;
   // The region ("r") of timetokens; PubNub's SDKs refuse 0.
   int region = 1;
+  // Who may call what (the `auth` query parameter PubNub's SDKs send is the
+  // token); null lets every request through (--auth=none). Must outlive the
+  // server. Set by PresenceApp.
+  const auth::Authorizer* authorizer = nullptr;
 };
 
 class PubNubHttpServer : public HttpHandler {
@@ -152,17 +157,24 @@ class PubNubHttpServer : public HttpHandler {
   PubNubHttpServer(const PubNubHttpOptions& options, Presence* presence,
                    EventFanout* fanout);
 
-  // Runs a parsed request on a worker thread.
-  void Dispatch(const PubNubRequest& request,
+  // Runs a parsed request of `caller` on a worker thread. Every call checks
+  // the caller's grants (auth::Authorizer) before it calls Presence.
+  void Dispatch(const PubNubRequest& request, const auth::Caller& caller,
                 const std::shared_ptr<HttpResponder>& responder);
-  absl::StatusOr<std::string> HereNow(const PubNubRequest& request);
-  absl::StatusOr<std::string> Heartbeat(const PubNubRequest& request);
-  absl::StatusOr<std::string> Leave(const PubNubRequest& request);
-  absl::StatusOr<std::string> SetState(const PubNubRequest& request);
-  absl::StatusOr<std::string> GetState(const PubNubRequest& request);
-  absl::StatusOr<std::string> ChannelRegistry(const PubNubRequest& request);
+  absl::StatusOr<std::string> HereNow(const PubNubRequest& request,
+                                      const auth::Caller& caller);
+  absl::StatusOr<std::string> Heartbeat(const PubNubRequest& request,
+                                        const auth::Caller& caller);
+  absl::StatusOr<std::string> Leave(const PubNubRequest& request,
+                                    const auth::Caller& caller);
+  absl::StatusOr<std::string> SetState(const PubNubRequest& request,
+                                       const auth::Caller& caller);
+  absl::StatusOr<std::string> GetState(const PubNubRequest& request,
+                                       const auth::Caller& caller);
+  absl::StatusOr<std::string> ChannelRegistry(const PubNubRequest& request,
+                                              const auth::Caller& caller);
   // Answers now or registers a waiter that answers later.
-  void Subscribe(const PubNubRequest& request,
+  void Subscribe(const PubNubRequest& request, const auth::Caller& caller,
                  const std::shared_ptr<HttpResponder>& responder);
 
   // The timeout a heartbeat applies: `heartbeat` clamped, or the uuid's last
