@@ -13,7 +13,9 @@
 #                validation, the state JSON parser, the facade on a memory
 #                store
 # struct_json    service/grpc/struct_json_fuzzer.cc — Struct <-> JSON
-# Other packages add theirs to the table below.
+# token          service/auth/token_fuzzer.cc — the token parser
+# pubnub_request service/http/pubnub_request_fuzzer.cc — the HTTP API's
+#                request-target (path and query) parser
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,10 @@ sources[validation]="presence/internal/validation_fuzzer.cc $(library_sources | 
 corpus[validation]=presence/internal/testdata/validation_fuzzer
 sources[struct_json]="service/grpc/struct_json_fuzzer.cc service/grpc/struct_json.cc"
 corpus[struct_json]=service/grpc/testdata/struct_json_fuzzer
+sources[token]="service/auth/token_fuzzer.cc service/auth/token.cc"
+corpus[token]=service/auth/testdata/token_fuzzer
+sources[pubnub_request]="service/http/pubnub_request_fuzzer.cc service/http/pubnub_request.cc"
+corpus[pubnub_request]=service/http/testdata/pubnub_request_fuzzer
 
 if $list; then
   printf '%s\n' "${!sources[@]}" | sort
