@@ -35,7 +35,9 @@ ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379",
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Seconds(1),
           "With --store=redis: connect and command timeout; RPCs fail with "
           "UNAVAILABLE after it while Redis is unreachable");
-ABSL_FLAG(int32_t, redis_pool_size, 8, "With --store=redis: connections");
+ABSL_FLAG(int32_t, redis_pool_size, 2,
+          "With --store=redis: pipelined connections, each with its own I/O "
+          "thread; many RPCs share each one");
 ABSL_FLAG(std::string, redis_key_prefix, "presence",
           "With --store=redis: prefix of every key (several deployments may "
           "share a Redis)");

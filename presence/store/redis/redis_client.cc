@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "hiredis/hiredis.h"
 #include "openssl/sha.h"
 
@@ -128,6 +128,8 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
 
 RedisConnection::~RedisConnection() { redisFree(context_); }
 
+int RedisConnection::fd() const { return context_->fd; }
+
 absl::StatusOr<RedisReply> RedisConnection::Command(
     const std::vector<std::string>& args) {
   if (broken_) return Unavailable("command", "connection is broken");
@@ -151,141 +153,83 @@ absl::StatusOr<RedisReply> RedisConnection::Command(
   return out;
 }
 
-absl::StatusOr<RedisReply> RedisConnection::Eval(
-    const RedisScript& script, const std::vector<std::string>& args) {
-  std::vector<std::string> command = {"EVALSHA", script.sha1, "0"};
+absl::Status RedisConnection::Load(const RedisLibrary& library) {
+  absl::StatusOr<RedisReply> listed =
+      Command({"FUNCTION", "LIST", "LIBRARYNAME", library.name});
+  if (!listed.ok()) return listed.status();
+  if (listed->type == RedisReply::Type::kArray && !listed->elements.empty()) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<RedisReply> loaded =
+      Command({"FUNCTION", "LOAD", library.source});
+  if (!loaded.ok()) return loaded.status();
+  // Another process may have loaded it since.
+  if (loaded->is_error() && !absl::StrContains(loaded->str, "already exists")) {
+    return absl::InternalError(
+        absl::StrCat("redis: FUNCTION LOAD: ", loaded->str));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RedisReply> RedisConnection::Call(
+    const RedisLibrary& library, absl::string_view function,
+    const std::vector<std::string>& args) {
+  std::vector<std::string> command = {"FCALL", library.Function(function), "0"};
   command.insert(command.end(), args.begin(), args.end());
   absl::StatusOr<RedisReply> reply = Command(command);
-  if (reply.ok() && reply->is_error() &&
-      absl::StartsWith(reply->str, "NOSCRIPT")) {
-    absl::StatusOr<RedisReply> loaded =
-        Command({"SCRIPT", "LOAD", script.source});
-    if (!loaded.ok()) return loaded.status();
-    if (loaded->is_error()) {
-      return absl::InternalError(
-          absl::StrCat("redis: SCRIPT LOAD: ", loaded->str));
-    }
+  if (reply.ok() && IsFunctionNotFound(*reply)) {
+    if (absl::Status loaded = Load(library); !loaded.ok()) return loaded;
     reply = Command(command);
   }
   return reply;
 }
 
-RedisScript::RedisScript(std::string text) : source(std::move(text)) {
+bool IsFunctionNotFound(const RedisReply& reply) {
+  return reply.is_error() && absl::StrContains(reply.str, "Function not found");
+}
+
+void RespBegin(std::string& out, size_t arguments) {
+  out.push_back('*');
+  absl::StrAppend(&out, arguments);
+  out.append("\r\n");
+}
+
+void RespArg(std::string& out, absl::string_view argument) {
+  out.push_back('$');
+  absl::StrAppend(&out, argument.size());
+  out.append("\r\n");
+  out.append(argument.data(), argument.size());
+  out.append("\r\n");
+}
+
+std::string FormatCommand(const std::vector<std::string>& args) {
+  size_t bytes = 16;
+  for (const std::string& arg : args) bytes += arg.size() + 16;
+  std::string out;
+  out.reserve(bytes);
+  RespBegin(out, args.size());
+  for (const std::string& arg : args) RespArg(out, arg);
+  return out;
+}
+
+RedisLibrary::RedisLibrary(absl::string_view prefix, absl::string_view code) {
+  // The code must start with its "#!lua" line.
+  code = absl::StripLeadingAsciiWhitespace(code);
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(),
+  SHA1(reinterpret_cast<const unsigned char*>(code.data()), code.size(),
        digest);
   static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char byte : digest) {
-    sha1.push_back(kHex[byte >> 4]);
-    sha1.push_back(kHex[byte & 0xf]);
+  for (int i = 0; i < 6; ++i) {
+    version.push_back(kHex[digest[i] >> 4]);
+    version.push_back(kHex[digest[i] & 0xf]);
   }
+  name = absl::StrCat(prefix, "_", version);
+  source = absl::StrReplaceAll(
+      code, {{"__LIBRARY__", name}, {"__VERSION__", version}});
 }
 
-RedisPool::RedisPool(RedisEndpoint endpoint, RedisPoolOptions options)
-    : endpoint_(std::move(endpoint)),
-      options_(options),
-      backoff_(options.initial_backoff) {}
-
-RedisPool::~RedisPool() = default;
-
-bool RedisPool::healthy() const {
-  MutexLock lock(&mu_);
-  return !down_;
-}
-
-void RedisPool::NoteFailure() {
-  MutexLock lock(&mu_);
-  if (down_) {
-    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-  } else {
-    down_ = true;
-    backoff_ = options_.initial_backoff;
-  }
-  retry_at_ = absl::Now() + backoff_;
-  // Idle connections are as good as broken now.
-  open_ -= static_cast<int>(idle_.size());
-  idle_.clear();
-}
-
-void RedisPool::NoteSuccess() {
-  MutexLock lock(&mu_);
-  down_ = false;
-  backoff_ = options_.initial_backoff;
-}
-
-absl::StatusOr<std::unique_ptr<RedisConnection>> RedisPool::Acquire() {
-  {
-    MutexLock lock(&mu_);
-    if (down_ && absl::Now() < retry_at_) {
-      return Unavailable(absl::StrCat(endpoint_.host, ":", endpoint_.port),
-                         "unreachable; retrying with backoff");
-    }
-    const bool got = available_.WaitFor(
-        &mu_,
-        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !idle_.empty() || open_ < options_.size;
-        },
-        options_.timeout);
-    if (!got) {
-      return Unavailable("pool", "no connection became free in time");
-    }
-    if (!idle_.empty()) {
-      std::unique_ptr<RedisConnection> connection = std::move(idle_.back());
-      idle_.pop_back();
-      return connection;
-    }
-    ++open_;  // Reserved; connect outside the lock.
-  }
-  absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-      RedisConnection::Connect(endpoint_, options_.timeout);
-  if (!connection.ok()) {
-    {
-      MutexLock lock(&mu_);
-      --open_;
-    }
-    available_.Signal();
-    NoteFailure();
-  }
-  return connection;
-}
-
-void RedisPool::Release(std::unique_ptr<RedisConnection> connection) {
-  {
-    MutexLock lock(&mu_);
-    if (connection->broken()) {
-      --open_;
-    } else {
-      idle_.push_back(std::move(connection));
-    }
-  }
-  available_.Signal();
-}
-
-template <typename Call>
-absl::StatusOr<RedisReply> RedisPool::OnConnection(Call call) {
-  absl::StatusOr<std::unique_ptr<RedisConnection>> connection = Acquire();
-  if (!connection.ok()) return connection.status();
-  absl::StatusOr<RedisReply> reply = call(**connection);
-  Release(*std::move(connection));
-  if (reply.ok()) {
-    NoteSuccess();
-  } else {
-    NoteFailure();
-  }
-  return reply;
-}
-
-absl::StatusOr<RedisReply> RedisPool::Command(
-    const std::vector<std::string>& args) {
-  return OnConnection(
-      [&](RedisConnection& connection) { return connection.Command(args); });
-}
-
-absl::StatusOr<RedisReply> RedisPool::Eval(
-    const RedisScript& script, const std::vector<std::string>& args) {
-  return OnConnection([&](RedisConnection& connection) {
-    return connection.Eval(script, args);
-  });
+std::string RedisLibrary::Function(absl::string_view function) const {
+  return absl::StrCat(function, "_", version);
 }
 
 }  // namespace presence

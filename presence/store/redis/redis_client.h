@@ -1,10 +1,12 @@
-// A small synchronous Redis client over hiredis: URL parsing, a connection
-// pool with timeouts that fails fast while Redis is down, and scripts run
-// by SHA (EVALSHA, loading them again after a Redis restart).
+// The parts of the Redis client shared by its blocking and pipelined forms:
+// URL parsing, replies, function libraries, the wire format, and one
+// blocking connection over hiredis (for blocking reads like XREAD BLOCK, and
+// for tests and tools). Requests of the store go through the pipelined
+// client (redis_pipeline.h).
 //
 //   auto endpoint = ParseRedisUrl("redis://:secret@10.0.0.5:6379/2");
-//   RedisPool pool(*endpoint, RedisPoolOptions());
-//   absl::StatusOr<RedisReply> pong = pool.Command({"PING"});
+//   auto connection = RedisConnection::Connect(*endpoint, absl::Seconds(1));
+//   absl::StatusOr<RedisReply> pong = (*connection)->Command({"PING"});
 //
 // Errors: a connection that cannot be made, breaks or times out gives
 // UNAVAILABLE ("redis: ..."); a Redis error reply is a RedisReply of type
@@ -17,12 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "presence/base/mutex.h"
 
 struct redisContext;
 
@@ -39,7 +39,7 @@ struct RedisEndpoint {
 // the part that is wrong.
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 
-// A reply, copied out of hiredis.
+// A reply of Redis, as parsed by hiredis.
 struct RedisReply {
   enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
   Type type = Type::kNil;
@@ -49,6 +49,26 @@ struct RedisReply {
 
   bool is_error() const { return type == Type::kError; }
 };
+
+// A library of Redis functions (FUNCTION LOAD, FCALL; Redis 7.0 or later).
+// Its code names the library __LIBRARY__ and ends each function's name
+// with _<version> (version: "__VERSION__"); both become a hash of the code,
+// so that processes running different code can share a Redis, each calling
+// its own functions.
+struct RedisLibrary {
+  // `prefix` starts the library's name.
+  RedisLibrary(absl::string_view prefix, absl::string_view code);
+
+  // The name Redis knows `function` of this library by.
+  std::string Function(absl::string_view function) const;
+
+  std::string version;  // 12 hex digits of the code's SHA-1.
+  std::string name;     // <prefix>_<version>
+  std::string source;   // The code, named.
+};
+
+// Whether `reply` says the function called is unknown.
+bool IsFunctionNotFound(const RedisReply& reply);
 
 // One connection. Not thread-safe.
 class RedisConnection {
@@ -68,12 +88,20 @@ class RedisConnection {
   // connection failed; it is then broken() and should be dropped.
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
 
-  // Runs `script` with `args` (no KEYS) by EVALSHA, loading it first if
-  // Redis does not know it (e.g. after a restart).
-  absl::StatusOr<RedisReply> Eval(const struct RedisScript& script,
+  // Calls `function` of `library` with `args` (no keys) by FCALL, loading
+  // the library first if Redis does not know it (e.g. after a restart).
+  absl::StatusOr<RedisReply> Call(const RedisLibrary& library,
+                                  absl::string_view function,
                                   const std::vector<std::string>& args);
 
+  // Loads `library` unless Redis has it.
+  absl::Status Load(const RedisLibrary& library);
+
   bool broken() const { return broken_; }
+
+  // The socket, for a caller that takes over the I/O (the pipelined
+  // client); it stays owned (and is closed) by this object.
+  int fd() const;
 
  private:
   explicit RedisConnection(redisContext* context) : context_(context) {}
@@ -82,17 +110,13 @@ class RedisConnection {
   bool broken_ = false;
 };
 
-// A Lua script, run by SHA1.
-struct RedisScript {
-  explicit RedisScript(std::string source);
-  std::string source;
-  std::string sha1;  // Lowercase hex.
-};
-
+// Options of the pipelined client (redis_pipeline.h).
 struct RedisPoolOptions {
-  // Connections kept; callers beyond that wait for a free one.
-  int size = 8;
-  // Connect and command timeout: how long an RPC may wait on Redis.
+  // Connections, each with its own I/O thread; every connection carries
+  // many requests at once (pipelining), so a few are enough.
+  int size = 2;
+  // Connect timeout, and how long a request may wait for its reply: how
+  // long an RPC may wait on Redis.
   absl::Duration timeout = absl::Seconds(1);
   // After a connection failure, calls fail at once (UNAVAILABLE) until a
   // reconnection is tried again; the wait doubles up to the maximum.
@@ -100,51 +124,18 @@ struct RedisPoolOptions {
   absl::Duration max_backoff = absl::Seconds(2);
 };
 
-// Thread-safe.
-class RedisPool {
- public:
-  RedisPool(RedisEndpoint endpoint, RedisPoolOptions options);
-  ~RedisPool();
+// Appends Redis's wire form (RESP) of a command to `out`: call Begin with
+// the number of arguments, then Arg once per argument.
+//
+//   std::string wire;
+//   RespBegin(wire, 2);
+//   RespArg(wire, "GET");
+//   RespArg(wire, "key");
+void RespBegin(std::string& out, size_t arguments);
+void RespArg(std::string& out, absl::string_view argument);
 
-  // Runs one command on a pooled connection.
-  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args)
-      ABSL_LOCKS_EXCLUDED(mu_);
-
-  // RedisConnection::Eval on a pooled connection.
-  absl::StatusOr<RedisReply> Eval(const RedisScript& script,
-                                  const std::vector<std::string>& args)
-      ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Returns whether the last attempt to reach Redis succeeded.
-  bool healthy() const ABSL_LOCKS_EXCLUDED(mu_);
-
-  const RedisEndpoint& endpoint() const { return endpoint_; }
-  const RedisPoolOptions& options() const { return options_; }
-
- private:
-  // Takes a connection (connecting if needed), or fails fast while down.
-  absl::StatusOr<std::unique_ptr<RedisConnection>> Acquire()
-      ABSL_LOCKS_EXCLUDED(mu_);
-  void Release(std::unique_ptr<RedisConnection> connection)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  void NoteFailure() ABSL_LOCKS_EXCLUDED(mu_);
-  void NoteSuccess() ABSL_LOCKS_EXCLUDED(mu_);
-  // Runs `call` on a pooled connection and records whether Redis answered.
-  template <typename Call>
-  absl::StatusOr<RedisReply> OnConnection(Call call);
-
-  const RedisEndpoint endpoint_;
-  const RedisPoolOptions options_;
-  mutable Mutex mu_;
-  CondVar available_;  // Signalled when a connection is released.
-  std::vector<std::unique_ptr<RedisConnection>> idle_ ABSL_GUARDED_BY(mu_);
-  // Connections handed out or idle.
-  int open_ ABSL_GUARDED_BY(mu_) = 0;
-  bool down_ ABSL_GUARDED_BY(mu_) = false;
-  // While down, fail fast until then (real time: it paces network attempts).
-  absl::Time retry_at_ ABSL_GUARDED_BY(mu_);
-  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
-};
+// The wire form of a whole command.
+std::string FormatCommand(const std::vector<std::string>& args);
 
 }  // namespace presence
 

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +25,7 @@
 #include "presence/internal/group_mirror.h"
 #include "presence/internal/listener_list.h"
 #include "presence/internal/store_errors.h"
+#include "presence/store/redis/redis_pipeline.h"
 #include "presence/store/redis/redis_scripts_lua.h"
 
 namespace presence {
@@ -31,37 +33,11 @@ namespace {
 
 constexpr char kSep = '\1';
 
-// The scripts of redis_scripts.lua: the library, then one body per name.
-class ScriptSet {
- public:
-  ScriptSet() {
-    const absl::string_view text = kRedisScriptsLua;
-    constexpr absl::string_view kMarker = "\n--@@ ";
-    size_t at = text.find(kMarker);
-    const std::string library(text.substr(0, at + 1));
-    while (at != absl::string_view::npos) {
-      const size_t name_start = at + kMarker.size();
-      const size_t name_end = text.find('\n', name_start);
-      const size_t next = text.find(kMarker, name_end);
-      std::string name(text.substr(name_start, name_end - name_start));
-      std::string body(text.substr(
-          name_end, next == absl::string_view::npos ? next : next - name_end));
-      scripts_.emplace(std::move(name), RedisScript(library + body));
-      at = next;
-    }
-  }
-
-  const RedisScript& operator[](const std::string& name) const {
-    return scripts_.at(name);
-  }
-
- private:
-  std::map<std::string, RedisScript> scripts_;
-};
-
-const ScriptSet& Scripts() {
-  static const ScriptSet* const scripts = new ScriptSet();
-  return *scripts;
+// The functions of redis_scripts.lua.
+const RedisLibrary& Library() {
+  static const RedisLibrary* const library =
+      new RedisLibrary("presence", kRedisScriptsLua);
+  return *library;
 }
 
 // A stream entry id "ms-seq", comparable.
@@ -135,13 +111,56 @@ std::string NewOwnerId(const void* store) {
                       uint64_t{random()} << 32 | random());
 }
 
+// Holds the result of an asynchronous call until the caller takes it: the
+// synchronous forms are the asynchronous ones and a wait.
+template <typename T>
+class Awaited {
+ public:
+  absl::AnyInvocable<void(T) &&> Callback() {
+    return [this](T value) {
+      MutexLock lock(&mu_);
+      value_ = std::move(value);
+      ready_.SignalAll();
+    };
+  }
+
+  T Wait() {
+    MutexLock lock(&mu_);
+    while (!value_.has_value()) ready_.Wait(&mu_);
+    return *std::move(value_);
+  }
+
+ private:
+  Mutex mu_;
+  CondVar ready_;
+  std::optional<T> value_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status BlockingOnIoThreadError() {
+  return absl::FailedPreconditionError(
+      "a synchronous Redis store call on the store's I/O thread (from a "
+      "completion callback) would wait for itself");
+}
+
+// Runs `start` with a callback and waits for it; refuses on an I/O thread,
+// where the wait would never end.
+template <typename T, typename Start>
+T Await(Start start) {
+  if (RedisPipeline::OnIoThread()) return T(BlockingOnIoThreadError());
+  Awaited<T> awaited;
+  start(awaited.Callback());
+  return awaited.Wait();
+}
+
 class RedisStore : public PresenceStore {
  public:
   RedisStore(const RedisStoreOptions& options, RedisEndpoint endpoint,
              Clock* clock)
       : options_(options),
         clock_(clock),
-        pool_(std::move(endpoint), options.pool),
+        client_(std::move(endpoint), options.pool, {&Library()}),
+        common_head_(CommonHead(options)),
+        common_tail_(CommonTail(options)),
         stream_keys_(StreamKeys(options)),
         positions_(stream_keys_.size()) {}
 
@@ -159,7 +178,7 @@ class RedisStore : public PresenceStore {
   // now (so no event of a later call is missed), else as soon as it does.
   void StartFeed() {
     absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-        RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+        RedisConnection::Connect(client_.endpoint(), options_.pool.timeout,
                                  options_.read_block);
     if (connection.ok() && !Resync(**connection).ok()) connection->reset();
     reader_ =
@@ -169,27 +188,117 @@ class RedisStore : public PresenceStore {
         });
   }
 
-  absl::StatusOr<HereNowResult> HereNow(const HereNowRequest& request) override;
+  // The synchronous forms: the asynchronous ones and a wait.
+  absl::StatusOr<HereNowResult> HereNow(
+      const HereNowRequest& request) override {
+    return Await<absl::StatusOr<HereNowResult>>(
+        [&](auto done) { HereNowAsync(request, std::move(done)); });
+  }
   absl::StatusOr<WhereNowResult> WhereNow(
-      const WhereNowRequest& request) override;
+      const WhereNowRequest& request) override {
+    return Await<absl::StatusOr<WhereNowResult>>(
+        [&](auto done) { WhereNowAsync(request, std::move(done)); });
+  }
   absl::StatusOr<SetStateResult> SetState(
-      const SetStateRequest& request) override;
+      const SetStateRequest& request) override {
+    return Await<absl::StatusOr<SetStateResult>>(
+        [&](auto done) { SetStateAsync(request, std::move(done)); });
+  }
   absl::StatusOr<GetStateResult> GetState(
-      const GetStateRequest& request) override;
-  absl::Status Heartbeat(const HeartbeatRequest& request) override;
-  absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) override;
-  absl::Status ExpireSessions() override;
-
+      const GetStateRequest& request) override {
+    return Await<absl::StatusOr<GetStateResult>>(
+        [&](auto done) { GetStateAsync(request, std::move(done)); });
+  }
+  absl::Status Heartbeat(const HeartbeatRequest& request) override {
+    return Await<absl::Status>(
+        [&](auto done) { HeartbeatAsync(request, std::move(done)); });
+  }
+  absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) override {
+    return Await<absl::StatusOr<LeaveResult>>(
+        [&](auto done) { LeaveAsync(request, std::move(done)); });
+  }
+  std::vector<BatchEntryResult> Batch(
+      const std::vector<BatchEntry>& entries) override {
+    if (RedisPipeline::OnIoThread()) {
+      std::vector<BatchEntryResult> results(entries.size());
+      for (BatchEntryResult& result : results) {
+        result.status = BlockingOnIoThreadError();
+      }
+      return results;
+    }
+    Awaited<std::vector<BatchEntryResult>> awaited;
+    BatchAsync(entries, awaited.Callback());
+    return awaited.Wait();
+  }
+  absl::StatusOr<StoreStats> Stats() override {
+    return Await<absl::StatusOr<StoreStats>>(
+        [&](auto done) { StatsAsync(std::move(done)); });
+  }
+  absl::Status ExpireSessions() override {
+    return Await<absl::Status>([&](auto done) {
+      RunAsync(
+          "expire", {}, "", clock_->Now(),
+          [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+            std::move(done)(std::move(reply).status());
+          });
+    });
+  }
   absl::Status AddChannelsToGroup(
       absl::string_view group,
-      const std::vector<std::string>& channels) override;
+      const std::vector<std::string>& channels) override {
+    return Await<absl::Status>([&](auto done) {
+      AddChannelsToGroupAsync(group, channels, std::move(done));
+    });
+  }
   absl::Status RemoveChannelsFromGroup(
       absl::string_view group,
-      const std::vector<std::string>& channels) override;
+      const std::vector<std::string>& channels) override {
+    return Await<absl::Status>([&](auto done) {
+      RemoveChannelsFromGroupAsync(group, channels, std::move(done));
+    });
+  }
   absl::StatusOr<std::vector<std::string>> ListChannelsInGroup(
-      absl::string_view group) override;
-  absl::StatusOr<std::vector<std::string>> ListGroups() override;
-  absl::Status DeleteGroup(absl::string_view group) override;
+      absl::string_view group) override {
+    return Await<absl::StatusOr<std::vector<std::string>>>(
+        [&](auto done) { ListChannelsInGroupAsync(group, std::move(done)); });
+  }
+  absl::StatusOr<std::vector<std::string>> ListGroups() override {
+    return Await<absl::StatusOr<std::vector<std::string>>>(
+        [&](auto done) { ListGroupsAsync(std::move(done)); });
+  }
+  absl::Status DeleteGroup(absl::string_view group) override {
+    return Await<absl::Status>(
+        [&](auto done) { DeleteGroupAsync(group, std::move(done)); });
+  }
+
+  void HereNowAsync(const HereNowRequest& request,
+                    StoreCallback<HereNowResult> done) override;
+  void WhereNowAsync(const WhereNowRequest& request,
+                     StoreCallback<WhereNowResult> done) override;
+  void SetStateAsync(const SetStateRequest& request,
+                     StoreCallback<SetStateResult> done) override;
+  void GetStateAsync(const GetStateRequest& request,
+                     StoreCallback<GetStateResult> done) override;
+  void HeartbeatAsync(const HeartbeatRequest& request,
+                      StoreStatusCallback done) override;
+  void LeaveAsync(const LeaveRequest& request,
+                  StoreCallback<LeaveResult> done) override;
+  void BatchAsync(
+      const std::vector<BatchEntry>& entries,
+      absl::AnyInvocable<void(std::vector<BatchEntryResult>) &&> done) override;
+  void AddChannelsToGroupAsync(absl::string_view group,
+                               const std::vector<std::string>& channels,
+                               StoreStatusCallback done) override;
+  void RemoveChannelsFromGroupAsync(absl::string_view group,
+                                    const std::vector<std::string>& channels,
+                                    StoreStatusCallback done) override;
+  void ListChannelsInGroupAsync(
+      absl::string_view group,
+      StoreCallback<std::vector<std::string>> done) override;
+  void ListGroupsAsync(StoreCallback<std::vector<std::string>> done) override;
+  void DeleteGroupAsync(absl::string_view group,
+                        StoreStatusCallback done) override;
+  void StatsAsync(StoreCallback<StoreStats> done);
 
   void AddListener(EventListener* listener) override
       ABSL_LOCKS_EXCLUDED(dispatch_mu_);
@@ -201,7 +310,7 @@ class RedisStore : public PresenceStore {
     exclusive_listeners_.Remove(listener);
   }
   absl::Status SyncEvents() override ABSL_LOCKS_EXCLUDED(positions_mu_);
-  bool Healthy() const override { return pool_.healthy() && feed_ok_.load(); }
+  bool Healthy() const override { return client_.healthy() && feed_ok_.load(); }
 
  private:
   static std::vector<std::string> StreamKeys(const RedisStoreOptions& options) {
@@ -214,8 +323,25 @@ class RedisStore : public PresenceStore {
     return keys;
   }
 
-  // The arguments every script starts with; `now` rounded down to ms, so
-  // nothing is found due before it is.
+  // The arguments every function starts with (see redis_scripts.lua), in
+  // wire form: those before "now", and those after it.
+  static std::string CommonHead(const RedisStoreOptions& options) {
+    std::string out;
+    RespArg(out, options.key_prefix);
+    RespArg(out, absl::StrCat(options.shards));
+    return out;
+  }
+  static std::string CommonTail(const RedisStoreOptions& options) {
+    std::string out;
+    RespArg(out, absl::StrCat(options.events.announce_max));
+    RespArg(out,
+            absl::StrCat(absl::ToInt64Milliseconds(options.events.interval)));
+    RespArg(out, absl::StrCat(options.events.interval_lists_max_bytes));
+    RespArg(out, absl::StrCat(options.stream_max_len));
+    return out;
+  }
+  static constexpr size_t kCommonArgs = 7;
+  // The same as a list, for the event reader's own connection.
   std::vector<std::string> CommonArgs(absl::Time now) const {
     return {options_.key_prefix,
             absl::StrCat(options_.shards),
@@ -226,11 +352,33 @@ class RedisStore : public PresenceStore {
             absl::StrCat(options_.stream_max_len)};
   }
 
-  // Runs a script; maps error replies to statuses.
-  absl::StatusOr<RedisReply> Run(const std::string& script,
-                                 std::vector<std::string> args,
-                                 absl::string_view context = "",
-                                 std::optional<absl::Time> now = std::nullopt);
+  // The FCALL of a function with the common arguments (`now` rounded down
+  // to ms, so nothing is found due before it is) and `args`.
+  std::string FunctionCommand(absl::string_view function, absl::Time now,
+                              const std::vector<std::string>& args) const;
+
+  // Calls a function asynchronously (on `pipeline`, or the client's pick);
+  // `done` gets its reply, with Redis's error replies mapped to statuses
+  // (`context` names the group or user that NOTFOUND, ABSENT and GROUPFULL
+  // are about).
+  void RunAsync(const char* function, const std::vector<std::string>& args,
+                std::string context, absl::Time now, RedisCallback done,
+                RedisPipeline* pipeline = nullptr);
+  // Calls a function and waits for its reply (for the store's own threads).
+  absl::StatusOr<RedisReply> Run(const char* function,
+                                 const std::vector<std::string>& args) {
+    return Await<absl::StatusOr<RedisReply>>([&](auto done) {
+      RunAsync(function, args, "", clock_->Now(), std::move(done));
+    });
+  }
+  absl::Status MapError(absl::string_view function, absl::string_view context,
+                        absl::string_view error) const;
+
+  // The heartbeat and leave functions' arguments.
+  static std::vector<std::string> HeartbeatArgs(const HeartbeatRequest& request,
+                                                absl::Time now);
+  static std::vector<std::string> LeaveArgs(const LeaveRequest& request);
+  static LeaveResult ToLeaveResult(const RedisReply& reply);
 
   // Whether the destructor has begun.
   bool stopping() const ABSL_LOCKS_EXCLUDED(stop_mu_) {
@@ -266,7 +414,11 @@ class RedisStore : public PresenceStore {
 
   const RedisStoreOptions options_;
   Clock* const clock_;
-  RedisPool pool_;
+  // Requests (functions), pipelined; the event reader and the lease holder
+  // have connections of their own for their blocking reads.
+  RedisClient client_;
+  const std::string common_head_;
+  const std::string common_tail_;
   const std::vector<std::string> stream_keys_;
   ListenerList listeners_;
 
@@ -293,18 +445,30 @@ class RedisStore : public PresenceStore {
   std::thread leader_;
 };
 
-absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
-                                           std::vector<std::string> args,
-                                           absl::string_view context,
-                                           std::optional<absl::Time> now) {
-  std::vector<std::string> all = CommonArgs(now.value_or(clock_->Now()));
-  all.insert(all.end(), std::make_move_iterator(args.begin()),
-             std::make_move_iterator(args.end()));
-  absl::StatusOr<RedisReply> reply = pool_.Eval(Scripts()[script], all);
-  if (!reply.ok() || !reply->is_error()) return reply;
-  absl::string_view error = reply->str;
-  if (absl::ConsumePrefix(&error, "NOTFOUND "))
+std::string RedisStore::FunctionCommand(
+    absl::string_view function, absl::Time now,
+    const std::vector<std::string>& args) const {
+  size_t bytes = 96 + common_head_.size() + common_tail_.size();
+  for (const std::string& arg : args) bytes += arg.size() + 16;
+  std::string out;
+  out.reserve(bytes);
+  RespBegin(out, 3 + kCommonArgs + args.size());
+  RespArg(out, "FCALL");
+  RespArg(out, Library().Function(function));
+  RespArg(out, "0");
+  out.append(common_head_);
+  RespArg(out, absl::StrCat(absl::ToUnixMillis(now)));
+  out.append(common_tail_);
+  for (const std::string& arg : args) RespArg(out, arg);
+  return out;
+}
+
+absl::Status RedisStore::MapError(absl::string_view function,
+                                  absl::string_view context,
+                                  absl::string_view error) const {
+  if (absl::ConsumePrefix(&error, "NOTFOUND ")) {
     return GroupNotFoundError(error);
+  }
   if (absl::ConsumePrefix(&error, "ABSENT ")) {
     return NotPresentError(context, SplitList(error));
   }
@@ -315,12 +479,28 @@ absl::StatusOr<RedisReply> RedisStore::Run(const std::string& script,
                           options_.limits.max_channels_per_group);
   }
   return absl::InternalError(
-      absl::StrCat("redis script ", script, ": ", error));
+      absl::StrCat("redis function ", function, ": ", error));
 }
 
-absl::Status RedisStore::Heartbeat(const HeartbeatRequest& request) {
-  // One clock read: the script's "now" is rounded down, the deadline up.
-  const absl::Time now = clock_->Now();
+void RedisStore::RunAsync(const char* function,
+                          const std::vector<std::string>& args,
+                          std::string context, absl::Time now,
+                          RedisCallback done, RedisPipeline* pipeline) {
+  RedisPipeline& target = pipeline != nullptr ? *pipeline : client_.Pick();
+  target.Send(
+      FunctionCommand(function, now, args), &Library(),
+      [this, function, context = std::move(context),
+       done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (reply.ok() && reply->is_error()) {
+          return std::move(done)(MapError(function, context, reply->str));
+        }
+        std::move(done)(std::move(reply));
+      });
+}
+
+std::vector<std::string> RedisStore::HeartbeatArgs(
+    const HeartbeatRequest& request, absl::Time now) {
+  // One clock read: the function's "now" is rounded down, the deadline up.
   const absl::Time deadline = now + absl::Seconds(request.timeout_seconds);
   const int64_t deadline_ms = absl::ToInt64Milliseconds(
       absl::Ceil(deadline - absl::UnixEpoch(), absl::Milliseconds(1)));
@@ -328,141 +508,246 @@ absl::Status RedisStore::Heartbeat(const HeartbeatRequest& request) {
                                    absl::StrCat(deadline_ms)};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
-  std::vector<std::string> pairs;
+  args.push_back(absl::StrCat(request.states.size() * 2));
   for (const auto& [key, state] : request.states) {
-    pairs.push_back(key);
-    pairs.push_back(state);
+    args.push_back(key);
+    args.push_back(state);
   }
-  AppendList(args, pairs);
-  return Run("heartbeat", std::move(args), "", now).status();
+  return args;
 }
 
-absl::StatusOr<LeaveResult> RedisStore::Leave(const LeaveRequest& request) {
+std::vector<std::string> RedisStore::LeaveArgs(const LeaveRequest& request) {
   std::vector<std::string> args = {request.user_id, request.session_id};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
-  absl::StatusOr<RedisReply> reply = Run("leave", std::move(args));
-  if (!reply.ok()) return reply.status();
+  return args;
+}
+
+LeaveResult RedisStore::ToLeaveResult(const RedisReply& reply) {
   LeaveResult result;
-  result.channels = Strings(*reply);
+  result.channels = Strings(reply);
   std::sort(result.channels.begin(), result.channels.end());
   return result;
 }
 
-absl::StatusOr<SetStateResult> RedisStore::SetState(
-    const SetStateRequest& request) {
+void RedisStore::HeartbeatAsync(const HeartbeatRequest& request,
+                                StoreStatusCallback done) {
+  const absl::Time now = clock_->Now();
+  RunAsync("heartbeat", HeartbeatArgs(request, now), "", now,
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             std::move(done)(std::move(reply).status());
+           });
+}
+
+void RedisStore::LeaveAsync(const LeaveRequest& request,
+                            StoreCallback<LeaveResult> done) {
+  RunAsync("leave", LeaveArgs(request), "", clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             std::move(done)(ToLeaveResult(*reply));
+           });
+}
+
+void RedisStore::BatchAsync(
+    const std::vector<BatchEntry>& entries,
+    absl::AnyInvocable<void(std::vector<BatchEntryResult>) &&> done) {
+  if (entries.empty()) return std::move(done)({});
+  struct Pending {
+    std::vector<BatchEntryResult> results;
+    std::atomic<size_t> left;
+    absl::AnyInvocable<void(std::vector<BatchEntryResult>) &&> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->results.resize(entries.size());
+  pending->left = entries.size();
+  pending->done = std::move(done);
+  // One connection for the whole batch: Redis runs its entries in order.
+  RedisPipeline& pipeline = client_.Pick();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const BatchEntry& entry = entries[i];
+    const bool heartbeat = entry.kind == BatchEntry::Kind::kHeartbeat;
+    const absl::Time now = clock_->Now();
+    RunAsync(
+        heartbeat ? "heartbeat" : "leave",
+        heartbeat ? HeartbeatArgs(entry.heartbeat, now)
+                  : LeaveArgs(entry.leave),
+        "", now,
+        [pending, i, heartbeat](absl::StatusOr<RedisReply> reply) {
+          BatchEntryResult& result = pending->results[i];
+          if (!reply.ok()) {
+            result.status = std::move(reply).status();
+          } else if (!heartbeat) {
+            result.leave = ToLeaveResult(*reply);
+          }
+          if (pending->left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::move(pending->done)(std::move(pending->results));
+          }
+        },
+        &pipeline);
+  }
+}
+
+void RedisStore::SetStateAsync(const SetStateRequest& request,
+                               StoreCallback<SetStateResult> done) {
   std::vector<std::string> args = {request.user_id, request.state};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
-  absl::StatusOr<RedisReply> reply =
-      Run("set_state", std::move(args), request.user_id);
-  if (!reply.ok()) return reply.status();
-  SetStateResult result;
-  result.channels = Strings(*reply);
-  std::sort(result.channels.begin(), result.channels.end());
-  result.state = request.state;
-  return result;
+  RunAsync("set_state", args, request.user_id, clock_->Now(),
+           [state = request.state,
+            done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             SetStateResult result;
+             result.channels = Strings(*reply);
+             std::sort(result.channels.begin(), result.channels.end());
+             result.state = std::move(state);
+             std::move(done)(std::move(result));
+           });
 }
 
-absl::StatusOr<GetStateResult> RedisStore::GetState(
-    const GetStateRequest& request) {
+void RedisStore::GetStateAsync(const GetStateRequest& request,
+                               StoreCallback<GetStateResult> done) {
   std::vector<std::string> args = {request.user_id};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
-  absl::StatusOr<RedisReply> reply = Run("get_state", std::move(args));
-  if (!reply.ok()) return reply.status();
-  GetStateResult result;
-  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
-    result.states.push_back(
-        ChannelState{reply->elements[i].str, reply->elements[i + 1].str});
-  }
-  std::sort(result.states.begin(), result.states.end(),
-            [](const ChannelState& a, const ChannelState& b) {
-              return a.channel < b.channel;
-            });
-  return result;
+  RunAsync("get_state", args, "", clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             GetStateResult result;
+             for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+               result.states.push_back(
+                   ChannelState{std::move(reply->elements[i].str),
+                                std::move(reply->elements[i + 1].str)});
+             }
+             std::sort(result.states.begin(), result.states.end(),
+                       [](const ChannelState& a, const ChannelState& b) {
+                         return a.channel < b.channel;
+                       });
+             std::move(done)(std::move(result));
+           });
 }
 
-absl::StatusOr<HereNowResult> RedisStore::HereNow(
-    const HereNowRequest& request) {
+void RedisStore::HereNowAsync(const HereNowRequest& request,
+                              StoreCallback<HereNowResult> done) {
   std::vector<std::string> args = {
       request.include_user_ids ? "1" : "0", request.include_state ? "1" : "0",
       absl::StrCat(request.limit), absl::StrCat(request.offset)};
   AppendList(args, request.channels);
   AppendList(args, request.channel_groups);
-  absl::StatusOr<RedisReply> reply = Run("here_now", std::move(args));
-  if (!reply.ok()) return reply.status();
-  HereNowResult result;
-  for (const RedisReply& entry : reply->elements) {
-    ChannelOccupancy channel;
-    channel.name = entry.elements[0].str;
-    channel.occupancy = static_cast<uint32_t>(entry.elements[1].integer);
-    const RedisReply& ids = entry.elements[2];
-    const RedisReply& states = entry.elements[3];
-    for (size_t i = 0; i < ids.elements.size(); ++i) {
-      Occupant occupant;
-      occupant.user_id = ids.elements[i].str;
-      if (i < states.elements.size()) occupant.state = states.elements[i].str;
-      channel.occupants.push_back(std::move(occupant));
-    }
-    result.total_occupancy += channel.occupancy;
-    result.channels.push_back(std::move(channel));
-  }
-  std::sort(result.channels.begin(), result.channels.end(),
-            [](const ChannelOccupancy& a, const ChannelOccupancy& b) {
-              return a.name < b.name;
-            });
-  result.total_channels = static_cast<uint32_t>(result.channels.size());
-  return result;
+  RunAsync(
+      "here_now", args, "", clock_->Now(),
+      [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) return std::move(done)(std::move(reply).status());
+        HereNowResult result;
+        result.channels.reserve(reply->elements.size());
+        for (RedisReply& entry : reply->elements) {
+          ChannelOccupancy channel;
+          channel.name = std::move(entry.elements[0].str);
+          channel.occupancy = static_cast<uint32_t>(entry.elements[1].integer);
+          std::vector<RedisReply>& ids = entry.elements[2].elements;
+          std::vector<RedisReply>& states = entry.elements[3].elements;
+          channel.occupants.resize(ids.size());
+          for (size_t i = 0; i < ids.size(); ++i) {
+            channel.occupants[i].user_id = std::move(ids[i].str);
+            if (i < states.size()) {
+              channel.occupants[i].state = std::move(states[i].str);
+            }
+          }
+          result.total_occupancy += channel.occupancy;
+          result.channels.push_back(std::move(channel));
+        }
+        std::sort(result.channels.begin(), result.channels.end(),
+                  [](const ChannelOccupancy& a, const ChannelOccupancy& b) {
+                    return a.name < b.name;
+                  });
+        result.total_channels = static_cast<uint32_t>(result.channels.size());
+        std::move(done)(std::move(result));
+      });
 }
 
-absl::StatusOr<WhereNowResult> RedisStore::WhereNow(
-    const WhereNowRequest& request) {
-  absl::StatusOr<RedisReply> reply = Run("where_now", {request.user_id});
-  if (!reply.ok()) return reply.status();
-  WhereNowResult result;
-  result.channels = Strings(*reply);
-  std::sort(result.channels.begin(), result.channels.end());
-  return result;
+void RedisStore::WhereNowAsync(const WhereNowRequest& request,
+                               StoreCallback<WhereNowResult> done) {
+  RunAsync("where_now", {request.user_id}, "", clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             WhereNowResult result;
+             result.channels = Strings(*reply);
+             std::sort(result.channels.begin(), result.channels.end());
+             std::move(done)(std::move(result));
+           });
 }
 
-absl::Status RedisStore::ExpireSessions() { return Run("expire", {}).status(); }
+void RedisStore::StatsAsync(StoreCallback<StoreStats> done) {
+  RunAsync("stats", {}, "", clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             StoreStats stats;
+             if (reply->elements.size() == 3) {
+               stats.channels = reply->elements[0].integer;
+               stats.memberships = reply->elements[1].integer;
+               stats.sessions = reply->elements[2].integer;
+             }
+             std::move(done)(stats);
+           });
+}
 
-absl::Status RedisStore::AddChannelsToGroup(
-    absl::string_view group, const std::vector<std::string>& channels) {
+void RedisStore::AddChannelsToGroupAsync(
+    absl::string_view group, const std::vector<std::string>& channels,
+    StoreStatusCallback done) {
   std::vector<std::string> args = {
       std::string(group), absl::StrCat(options_.limits.max_channels_per_group)};
   AppendList(args, channels);
-  return Run("group_add", std::move(args), group).status();
+  RunAsync("group_add", args, std::string(group), clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             std::move(done)(std::move(reply).status());
+           });
 }
 
-absl::Status RedisStore::RemoveChannelsFromGroup(
-    absl::string_view group, const std::vector<std::string>& channels) {
+void RedisStore::RemoveChannelsFromGroupAsync(
+    absl::string_view group, const std::vector<std::string>& channels,
+    StoreStatusCallback done) {
   std::vector<std::string> args = {std::string(group)};
   AppendList(args, channels);
-  return Run("group_remove", std::move(args), group).status();
+  RunAsync("group_remove", args, std::string(group), clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             std::move(done)(std::move(reply).status());
+           });
 }
 
-absl::StatusOr<std::vector<std::string>> RedisStore::ListChannelsInGroup(
-    absl::string_view group) {
-  absl::StatusOr<RedisReply> reply = Run("group_list", {std::string(group)});
-  if (!reply.ok()) return reply.status();
-  std::vector<std::string> channels = Strings(*reply);
-  std::sort(channels.begin(), channels.end());
-  return channels;
+void RedisStore::ListChannelsInGroupAsync(
+    absl::string_view group, StoreCallback<std::vector<std::string>> done) {
+  RunAsync("group_list", {std::string(group)}, "", clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             if (!reply.ok()) return std::move(done)(std::move(reply).status());
+             std::vector<std::string> channels = Strings(*reply);
+             std::sort(channels.begin(), channels.end());
+             std::move(done)(std::move(channels));
+           });
 }
 
-absl::StatusOr<std::vector<std::string>> RedisStore::ListGroups() {
-  absl::StatusOr<RedisReply> reply = pool_.Command(
-      {"SMEMBERS", absl::StrCat(options_.key_prefix, ":{g}:groups")});
-  if (!reply.ok()) return reply.status();
-  std::vector<std::string> groups = Strings(*reply);
-  std::sort(groups.begin(), groups.end());
-  return groups;
+void RedisStore::ListGroupsAsync(StoreCallback<std::vector<std::string>> done) {
+  client_.Send(
+      FormatCommand(
+          {"SMEMBERS", absl::StrCat(options_.key_prefix, ":{g}:groups")}),
+      nullptr,
+      [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) return std::move(done)(std::move(reply).status());
+        if (reply->is_error()) {
+          return std::move(done)(absl::InternalError(
+              absl::StrCat("redis: SMEMBERS: ", reply->str)));
+        }
+        std::vector<std::string> groups = Strings(*reply);
+        std::sort(groups.begin(), groups.end());
+        std::move(done)(std::move(groups));
+      });
 }
 
-absl::Status RedisStore::DeleteGroup(absl::string_view group) {
-  return Run("group_delete", {std::string(group)}, group).status();
+void RedisStore::DeleteGroupAsync(absl::string_view group,
+                                  StoreStatusCallback done) {
+  RunAsync("group_delete", {std::string(group)}, std::string(group),
+           clock_->Now(),
+           [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+             std::move(done)(std::move(reply).status());
+           });
 }
 
 void RedisStore::AddListener(EventListener* listener) {
@@ -520,7 +805,7 @@ void RedisStore::FeedBroken(const absl::Status& status) {
 
 absl::Status RedisStore::Resync(RedisConnection& connection) {
   absl::StatusOr<RedisReply> reply =
-      connection.Eval(Scripts()["group_snapshot"], CommonArgs(clock_->Now()));
+      connection.Call(Library(), "group_snapshot", CommonArgs(clock_->Now()));
   if (!reply.ok()) return reply.status();
   if (reply->is_error()) return absl::InternalError(reply->str);
   const size_t streams = stream_keys_.size();
@@ -564,6 +849,10 @@ std::optional<PresenceEvent> RedisStore::DecodeEvent(const RedisReply& fields) {
   (void)absl::SimpleAtoi(sequence.first, &epoch);
   (void)absl::SimpleAtoi(sequence.second, &count);
   event.sequence = (epoch << 32) | count;
+  if (int64_t deadline_ms = 0; event.type == EventType::kTimeout &&
+                               absl::SimpleAtoi(field["d"], &deadline_ms)) {
+    event.deadline = absl::FromUnixMillis(deadline_ms);
+  }
   if (event.type == EventType::kInterval) {
     event.joined = SplitList(field["j"]);
     event.left = SplitList(field["l"]);
@@ -597,7 +886,7 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
   while (!stopping()) {
     if (connection == nullptr || connection->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
-          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+          RedisConnection::Connect(client_.endpoint(), options_.pool.timeout,
                                    options_.read_block);
       absl::Status status = connected.status();
       if (connected.ok()) {
@@ -721,7 +1010,7 @@ void RedisStore::Lead() {
     }
     if (connection == nullptr || connection->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
-          RedisConnection::Connect(pool_.endpoint(), options_.pool.timeout,
+          RedisConnection::Connect(client_.endpoint(), options_.pool.timeout,
                                    options_.exclusive_read_block);
       if (!connected.ok()) {
         WaitFor(options_.pool.initial_backoff);

@@ -3,6 +3,8 @@
 // Redis going away and coming back.
 #include "presence/store/redis/redis_store.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -10,12 +12,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "presence/base/mutex.h"
 #include "presence/clock.h"
 #include "presence/presence.h"
+#include "presence/store/redis/redis_client.h"
 #include "presence/testing/event_recorder.h"
 #include "presence/testing/redis_server.h"
 #include "presence/testing/store_conformance.h"
@@ -299,6 +303,175 @@ int WaitForUserEventIn(EventRecorder* recorders, int n, const std::string& user,
     absl::SleepFor(absl::Milliseconds(10));
   }
   return -1;
+}
+
+// The keys of the store in Redis now.
+std::vector<std::string> Keys() {
+  RedisEndpoint endpoint;
+  endpoint.port = redis->port();
+  auto connection = RedisConnection::Connect(endpoint, absl::Seconds(5));
+  EXPECT_TRUE(connection.ok());
+  if (!connection.ok()) return {};
+  absl::StatusOr<RedisReply> keys = (*connection)->Command({"KEYS", "*"});
+  EXPECT_TRUE(keys.ok());
+  std::vector<std::string> out;
+  if (keys.ok()) {
+    for (const RedisReply& key : keys->elements) out.push_back(key.str);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Many deadlines in the same seconds (more than a wheel slot holds), some
+// extended, some left early: each membership times out once, never early,
+// within a sweep of its deadline, with that deadline on its event, in
+// deadline order per channel; and nothing of them stays behind in Redis.
+TEST(RedisStoreTest, ManyDeadlinesTimeOutOnceInOrderAndLeaveNothingBehind) {
+  ASSERT_TRUE(redis->FlushAll().ok());
+  const absl::Time start = absl::FromUnixMillis(1'800'000'000'000);
+  SimulatedClock clock(start);
+  StoreConfig config;
+  config.limits.min_timeout_seconds = 1;
+  config.events.announce_max = 100'000;  // Per-user events only.
+  auto store = NewRedisStore(Options(config), &clock);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Presence presence(store->get(), config.limits);
+  EventRecorder events;
+  (*store)->AddListener(&events);
+
+  constexpr int kUsers = 1000;
+  std::map<std::string, absl::Time> deadline;  // "<channel>/<user>"
+  auto beat = [&](int u, uint32_t timeout) {
+    HeartbeatRequest request;
+    request.user_id = absl::StrCat("u", 1000 + u);
+    request.channels = {u % 2 == 0 ? "even" : "odd", "all"};
+    request.timeout_seconds = timeout;
+    ASSERT_TRUE(presence.Heartbeat(request).ok());
+    for (const std::string& channel : request.channels) {
+      deadline[channel + "/" + request.user_id] =
+          clock.Now() + absl::Seconds(timeout);
+    }
+  };
+  for (int u = 0; u < kUsers; ++u) {
+    clock.Advance(absl::Milliseconds(1));
+    beat(u, 10);
+  }
+  // Some are extended (their wheel entries move only when found due), some
+  // extended with a shorter timeout (their entries move at once), some
+  // leave.
+  for (int u = 0; u < kUsers; ++u) {
+    clock.Advance(absl::Milliseconds(2));
+    if (u % 5 == 0) beat(u, 15);
+  }
+  for (int u = 0; u < kUsers; u += 7) {
+    if (u % 5 == 0) continue;
+    if (u % 3 == 0) {
+      beat(u, 4);
+      continue;
+    }
+    LeaveRequest leave;
+    leave.user_id = absl::StrCat("u", 1000 + u);
+    leave.channels = {u % 2 == 0 ? "even" : "odd", "all"};
+    ASSERT_TRUE(presence.Leave(leave).ok());
+    for (const std::string& channel : leave.channels) {
+      deadline.erase(channel + "/" + leave.user_id);
+    }
+  }
+  // The wheel needed more than one slot for some second.
+  bool overflowed = false;
+  for (const std::string& key : Keys()) {
+    overflowed |= absl::StrContains(key, ":w:") && !absl::EndsWith(key, ":0");
+  }
+  EXPECT_TRUE(overflowed);
+  absl::StatusOr<StoreStats> stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->channels, 3u);
+  EXPECT_EQ(stats->memberships, deadline.size());
+  EXPECT_EQ(stats->sessions, deadline.size());
+  ASSERT_TRUE((*store)->SyncEvents().ok());
+  events.Take();
+
+  constexpr absl::Duration kStep = absl::Milliseconds(50);
+  std::vector<PresenceEvent> timeouts;
+  while (clock.Now() < start + absl::Seconds(25)) {
+    clock.Advance(kStep);
+    ASSERT_TRUE((*store)->ExpireSessions().ok());
+    ASSERT_TRUE((*store)->SyncEvents().ok());
+    for (PresenceEvent& e : events.Take()) {
+      if (e.type == EventType::kTimeout) timeouts.push_back(std::move(e));
+    }
+  }
+  std::map<std::string, int> seen;
+  std::map<std::string, std::pair<absl::Time, std::string>> last;
+  for (const PresenceEvent& e : timeouts) {
+    const std::string key = e.channel + "/" + e.user_id;
+    ++seen[key];
+    ASSERT_TRUE(deadline.count(key)) << key << " timed out after leaving";
+    const absl::Time expected = absl::FromUnixMillis(absl::ToInt64Milliseconds(
+        absl::Ceil(deadline[key] - absl::UnixEpoch(), absl::Milliseconds(1))));
+    EXPECT_EQ(e.deadline, expected) << key;
+    EXPECT_GE(e.time, e.deadline) << key << " timed out early";
+    EXPECT_LT(e.time - e.deadline, kStep + absl::Milliseconds(1)) << key;
+    auto& [previous_deadline, previous_user] = last[e.channel];
+    EXPECT_LE(std::make_pair(previous_deadline, previous_user),
+              std::make_pair(e.deadline, e.user_id))
+        << key << " out of order";
+    last[e.channel] = {e.deadline, e.user_id};
+  }
+  EXPECT_EQ(seen.size(), deadline.size());
+  for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << key;
+
+  stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->channels, 0u);
+  EXPECT_EQ(stats->memberships, 0u);
+  EXPECT_EQ(stats->sessions, 0u);
+  (*store)->RemoveListener(&events);
+  for (const std::string& key : Keys()) {
+    for (absl::string_view part : {":m:", ":d:", ":st:", ":u:", ":w:", ":iv"}) {
+      EXPECT_FALSE(absl::StrContains(key, part)) << key;
+    }
+  }
+}
+
+TEST(RedisStoreTest, StatsCountChannelsMembershipsAndSessions) {
+  ASSERT_TRUE(redis->FlushAll().ok());
+  SimulatedClock clock(absl::FromUnixSeconds(1'800'000'000));
+  StoreConfig config;
+  config.limits.min_timeout_seconds = 1;
+  auto store = NewRedisStore(Options(config), &clock);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Presence presence(store->get(), config.limits);
+  auto beat = [&](const std::string& user, const std::string& session,
+                  std::vector<std::string> channels, uint32_t timeout) {
+    HeartbeatRequest request;
+    request.user_id = user;
+    request.session_id = session;
+    request.channels = std::move(channels);
+    request.timeout_seconds = timeout;
+    ASSERT_TRUE(presence.Heartbeat(request).ok());
+  };
+  auto stats = [&]() {
+    absl::StatusOr<StoreStats> got = (*store)->Stats();
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? std::vector<uint64_t>{got->channels, got->memberships,
+                                            got->sessions}
+                    : std::vector<uint64_t>{};
+  };
+  EXPECT_THAT(stats(), ElementsAre(0, 0, 0));
+  beat("alice", "", {"a", "b"}, 60);
+  beat("alice", "phone", {"a"}, 60);
+  beat("bob", "", {"a"}, 5);
+  EXPECT_THAT(stats(), ElementsAre(2, 3, 4));
+  LeaveRequest leave;
+  leave.user_id = "alice";
+  leave.session_id = "phone";
+  leave.channels = {"a"};
+  ASSERT_TRUE(presence.Leave(leave).ok());
+  EXPECT_THAT(stats(), ElementsAre(2, 3, 3));
+  clock.Advance(absl::Seconds(5));
+  ASSERT_TRUE((*store)->ExpireSessions().ok());
+  EXPECT_THAT(stats(), ElementsAre(2, 2, 2));
 }
 
 TEST(RedisLeaseTest, AHandoverWaitsForTheLeaseToExpireOnTheInjectedClock) {
