@@ -160,8 +160,8 @@ TEST_P(UnparsableRequestTest, IsInvalidArgumentNamingTheMessageType) {
     std::condition_variable done_cv;
     bool done = false;
     grpc::Status status;
-    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &send,
-                   &received, [&](grpc::Status s) {
+    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &send, &received,
+                   [&](grpc::Status s) {
                      std::lock_guard<std::mutex> lock(mu);
                      status = std::move(s);
                      done = true;

@@ -186,5 +186,10 @@ export function sharedLibraries(binary) {
   }
   const dynamic = execFileSync("readelf", ["-d", binary], { encoding: "utf8" });
   const needed = new Set([...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]));
-  return libraries.map((library) => ({ ...library, needed: needed.has(library.name) }));
+  // Sanitizer runtimes appear only when the test suite itself runs under
+  // --config=asan/tsan; the image's binary is built without them.
+  const sanitizer = /^lib(asan|ubsan|tsan|lsan)\.so/;
+  return libraries
+    .filter((library) => !sanitizer.test(library.name))
+    .map((library) => ({ ...library, needed: needed.has(library.name) }));
 }

@@ -76,7 +76,9 @@ void* CreateArray(const redisReadTask* task, int elements) {
   return reply;
 }
 
-void* CreateInteger(const redisReadTask* task, long long value) {
+// hiredis's callback signature fixes the type.
+void* CreateInteger(const redisReadTask* task,
+                    long long value) {  // NOLINT(google-runtime-int)
   RedisReply* reply = Slot(task);
   reply->type = RedisReply::Type::kInteger;
   reply->integer = value;
@@ -157,22 +159,23 @@ absl::Status RedisPipeline::DownError() const {
 
 void RedisPipeline::Send(std::string command, const RedisLibrary* library,
                          RedisCallback done) {
-  std::optional<absl::Status> failed;
+  absl::Status failed;
+  RedisCallback rejected;
   bool wake = false;
   {
     MutexLock lock(&mu_);
-    if (stopping_) {
-      failed = Unavailable("the client is shutting down");
-    } else if (state_ == State::kDown) {
-      failed = DownError();
+    if (stopping_ || state_ == State::kDown) {
+      failed =
+          stopping_ ? Unavailable("the client is shutting down") : DownError();
+      rejected = std::move(done);
     } else {
       queue_.push_back(Request{std::move(command), library, std::move(done)});
       wake = io_idle_;
       io_idle_ = false;
     }
   }
-  if (failed.has_value()) {
-    std::move(done)(*std::move(failed));
+  if (rejected) {
+    std::move(rejected)(std::move(failed));
     return;
   }
   if (wake) Wake();
@@ -253,7 +256,7 @@ absl::Status RedisPipeline::Serve(RedisConnection& connection) {
       redisReaderCreateWithFunctions(&kReplyFunctions));
   // Unused reader buffer space above this is given back.
   reader->maxbuf = 1 << 20;
-  constexpr size_t kReadSize = 64 * 1024;
+  constexpr size_t kReadSize = size_t{64} * 1024;
   std::unique_ptr<char[]> buffer(new char[kReadSize]);
   // Sent, in the order Redis answers them.
   std::deque<Request> in_flight;
@@ -328,7 +331,8 @@ absl::Status RedisPipeline::Serve(RedisConnection& connection) {
       }
     }
     pollfd fds[2] = {
-        {fd, static_cast<short>(POLLIN | (written < out.size() ? POLLOUT : 0)),
+        {fd,
+         static_cast<int16_t>(POLLIN | (written < out.size() ? POLLOUT : 0)),
          0},
         {wake_fd_, POLLIN, 0}};
     const int ready = poll(fds, 2, timeout_ms);
@@ -386,7 +390,7 @@ absl::Status RedisPipeline::Serve(RedisConnection& connection) {
         out.append(FormatCommand(
             {"FUNCTION", "LOAD", "REPLACE", request.library->source}));
         in_flight.push_back(
-            Request{"", nullptr, [](absl::StatusOr<RedisReply>) {}});
+            Request{"", nullptr, [](const absl::StatusOr<RedisReply>&) {}});
         out.append(request.command);
         std::string().swap(request.command);
         request.retried = true;
@@ -401,7 +405,7 @@ absl::Status RedisPipeline::Serve(RedisConnection& connection) {
 }
 
 RedisClient::RedisClient(RedisEndpoint endpoint, RedisPoolOptions options,
-                         std::vector<const RedisLibrary*> libraries)
+                         const std::vector<const RedisLibrary*>& libraries)
     : endpoint_(std::move(endpoint)), options_(options) {
   const int size = std::max(1, options.size);
   for (int i = 0; i < size; ++i) {

@@ -143,7 +143,7 @@ class RedisPipeline {
 class RedisClient {
  public:
   RedisClient(RedisEndpoint endpoint, RedisPoolOptions options,
-              std::vector<const RedisLibrary*> libraries);
+              const std::vector<const RedisLibrary*>& libraries);
 
   // A pipeline for the next request: a connected one (round robin), else
   // one that is connecting, else any (which fails requests at once). Send

@@ -972,7 +972,7 @@ absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
     checkpoint.push_back(absl::StrCat(index));
     checkpoint.push_back(cursor[index].ToString());
   }
-  absl::StatusOr<RedisReply> held = Run("checkpoint", std::move(checkpoint));
+  absl::StatusOr<RedisReply> held = Run("checkpoint", checkpoint);
   if (!held.ok()) return held.status();
   return held->integer == 1;
 }
