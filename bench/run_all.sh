@@ -1,0 +1,25 @@
+#!/bin/sh
+# Runs every benchmark scenario (S1-S8) against its baseline and writes
+# bench/RESULTS.md; see bench/README.md.
+#
+#   bench/run_all.sh            # full sizes, 3 repeats (about 30 minutes)
+#   bench/run_all.sh --quick    # tiny sizes (about a minute)
+#   bench/run_all.sh --only=S1,S7 --repeats=5
+#
+# Other arguments go to bench/run_scenarios.py. Builds with -c opt first.
+set -eu
+cd "$(dirname "$0")/.."
+bazel build -c opt //bench:echo_server //bench:load_generator \
+  //bench:memory_per_membership //bench:timeout_lag //service:presence_server
+# A private copy: a build in this workspace during the run (another
+# configuration moves bazel-bin) must not swap the binaries being measured.
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+mkdir -p "$bin_dir/bench" "$bin_dir/service"
+cp bazel-bin/service/presence_server "$bin_dir/service/"
+for binary in echo_server load_generator memory_per_membership timeout_lag; do
+  cp "bazel-bin/bench/$binary" "$bin_dir/bench/"
+done
+/usr/bin/python3 bench/run_scenarios.py --bin_dir="$bin_dir" \
+  --out=bench/RESULTS.md \
+  --command="bench/run_all.sh $*" "$@"
