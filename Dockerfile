@@ -36,6 +36,7 @@ RUN apt-get update \
       libgrpc++1.51 \
       libgrpc29 \
       libhiredis0.14 \
+      libleveldb1d \
       libprotobuf32 \
       libre2-9 \
       libssl3 \

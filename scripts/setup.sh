@@ -15,7 +15,7 @@ packages=(
   g++ pkgconf python3 git
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto
   libabsl-dev rapidjson-dev libcurl4-openssl-dev libhiredis-dev libssl-dev
-  libboost-dev
+  libboost-dev libleveldb-dev
 )
 # Testing: Redis, lint and analysis, certificates (openssl), clients in other
 # languages.

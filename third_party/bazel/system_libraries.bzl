@@ -34,6 +34,8 @@ _LIBRARIES = {
     "benchmark": (["benchmark"], ["-pthread"]),
     "benchmark_main": ([], ["-lbenchmark_main", "-lbenchmark", "-pthread"]),
     "hiredis": (["hiredis"], []),
+    # Debian's libleveldb-dev ships no pkg-config module.
+    "leveldb": ([], ["-lleveldb"]),
     "curl": (["libcurl"], []),
     "crypto": (["libcrypto"], []),
     "rapidjson": ([], []),
