@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 
 namespace presence {
 namespace {
@@ -17,8 +18,9 @@ bool ChangesMembership(EventType type) {
 EventPipeline::EventPipeline(const EventOptions& options, Clock* clock)
     : options_(options), clock_(clock) {}
 
-EventPipeline::Shard& EventPipeline::ShardFor(const std::string& channel) {
-  return shards_[absl::Hash<std::string>()(channel) % kShards];
+EventPipeline::Shard& EventPipeline::ShardFor(size_t hash) {
+  // The top bits: the shard's hash table uses the low ones of the same hash.
+  return shards_[(hash >> 52) % kShards];
 }
 
 size_t EventPipeline::tracked_channels() const {
@@ -39,21 +41,23 @@ void EventPipeline::EmitLocked(Shard& shard, ChannelState& state,
 void EventPipeline::AccumulateLocked(Shard& shard, ChannelState& state,
                                      const PresenceEvent& event) {
   if (state.lists_overflowed) return;
-  std::vector<std::string>& list = event.type == EventType::kJoin ? state.joined
-                                   : event.type == EventType::kLeave
-                                       ? state.left
-                                       : state.timed_out;
   state.list_bytes += event.user_id.size() + 3;  // "id",
   if (state.list_bytes > options_.interval_lists_max_bytes) {
     // Too many to list: drop them now (bounding memory) and ask consumers
     // to re-read the channel instead.
     state.lists_overflowed = true;
-    state.joined.clear();
-    state.left.clear();
-    state.timed_out.clear();
+    std::string().swap(state.changes);
     return;
   }
-  list.push_back(event.user_id);
+  state.changes.push_back(static_cast<char>(event.type));
+  for (size_t n = event.user_id.size(); true; n >>= 7) {
+    if (n < 0x80) {
+      state.changes.push_back(static_cast<char>(n));
+      break;
+    }
+    state.changes.push_back(static_cast<char>(0x80 | (n & 0x7f)));
+  }
+  state.changes.append(event.user_id);
 }
 
 void EventPipeline::EmitIntervalLocked(Shard& shard, const std::string& channel,
@@ -63,9 +67,22 @@ void EventPipeline::EmitIntervalLocked(Shard& shard, const std::string& channel,
   event.channel = channel;
   event.occupancy = state.occupancy;
   event.time = now;
-  event.joined = std::exchange(state.joined, {});
-  event.left = std::exchange(state.left, {});
-  event.timed_out = std::exchange(state.timed_out, {});
+  const std::string changes = std::exchange(state.changes, {});
+  for (size_t at = 0; at < changes.size();) {
+    const EventType type = static_cast<EventType>(changes[at++]);
+    size_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      const uint8_t byte = static_cast<uint8_t>(changes[at++]);
+      n |= size_t{byte & 0x7fu} << shift;
+      if (byte < 0x80) break;
+    }
+    std::vector<std::string>& list = type == EventType::kJoin ? event.joined
+                                     : type == EventType::kLeave
+                                         ? event.left
+                                         : event.timed_out;
+    list.emplace_back(changes, at, n);
+    at += n;
+  }
   event.here_now_refresh = state.lists_overflowed;
   state.lists_overflowed = false;
   state.list_bytes = 0;
@@ -73,9 +90,20 @@ void EventPipeline::EmitIntervalLocked(Shard& shard, const std::string& channel,
 }
 
 void EventPipeline::OnEvent(const PresenceEvent& raw) {
-  Shard& shard = ShardFor(raw.channel);
+  PresenceEvent event = raw;
+  Process(event);
+}
+
+void EventPipeline::Process(PresenceEvent& event) {
+  const PresenceEvent& raw = event;  // Read before it is emitted.
+  // One hash for the shard and the lookup (absl::Hash, the tables' own).
+  const size_t hash = absl::Hash<absl::string_view>()(raw.channel);
+  Shard& shard = ShardFor(hash);
   MutexLock lock(&shard.mu);
-  ChannelState& state = shard.channels[raw.channel];
+  auto it = shard.channels.find(raw.channel, hash);
+  if (it == shard.channels.end())
+    it = shard.channels.try_emplace(raw.channel).first;
+  ChannelState& state = it->second;
   const uint32_t epoch = static_cast<uint32_t>(raw.sequence >> 32);
   if (state.epoch != epoch) {
     state.epoch = epoch;
@@ -83,7 +111,6 @@ void EventPipeline::OnEvent(const PresenceEvent& raw) {
   }
   const uint32_t before = state.occupancy;
   state.occupancy = raw.occupancy;
-  PresenceEvent event = raw;
 
   if (!ChangesMembership(raw.type)) {
     EmitLocked(shard, state, event);

@@ -59,6 +59,11 @@ class EventPipeline : public EventListener {
   void OnEvent(const PresenceEvent& event) override;
   void OnGroupChange(const GroupChange& change) override;
 
+  // OnEvent() without a copy: the pipeline may change `event` (its
+  // sequence) and emit it as is. For stores that build each raw event for
+  // the pipeline alone.
+  void Process(PresenceEvent& event);
+
   // Emits the INTERVAL events that are due at the clock's current time.
   void Tick();
 
@@ -78,12 +83,13 @@ class EventPipeline : public EventListener {
     uint32_t count = 0;  // Events emitted in the epoch.
     uint32_t occupancy = 0;
     bool interval_mode = false;
-    absl::Time next_interval;
-    std::vector<std::string> joined;
-    std::vector<std::string> left;
-    std::vector<std::string> timed_out;
-    size_t list_bytes = 0;
     bool lists_overflowed = false;
+    absl::Time next_interval;
+    // Who joined, left and timed out since the last interval event, in one
+    // buffer (about a fifth of the memory of three vectors of strings):
+    // per change a kind byte, the id's length (varint) and the id.
+    std::string changes;
+    size_t list_bytes = 0;  // JSON bytes of the lists.
   };
 
   // Channels are spread over shards by name; a channel's events are
@@ -106,7 +112,8 @@ class EventPipeline : public EventListener {
                         const PresenceEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  Shard& ShardFor(const std::string& channel);
+  // The shard of the channel whose name's absl::Hash is `hash`.
+  Shard& ShardFor(size_t hash);
 
   const EventOptions options_;
   Clock* const clock_;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,18 +12,18 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "presence/base/mutex.h"
 #include "presence/internal/channel_group_registry.h"
 #include "presence/internal/event_pipeline.h"
 #include "presence/internal/listener_list.h"
 #include "presence/internal/store_errors.h"
 #include "presence/store/memory/chunked_vector.h"
+#include "presence/store/memory/member_tree.h"
 #include "presence/store/memory/name_table.h"
 #include "presence/store/memory/timing_wheel.h"
 
@@ -31,137 +33,214 @@ namespace {
 using Id = NameTable::Id;
 constexpr Id kNoId = NameTable::kNoId;
 constexpr size_t kShards = NameTable::kShards;
-constexpr uint32_t kNil = TimingWheel::kNil;
+constexpr uint32_t kIdMask = MemberTree::kIdMask;
 
-// Membership::session values besides interned session ids.
-constexpr uint32_t kDefaultSession = 0xfffffffeu;  // The "" session.
-constexpr uint32_t kMultiSession = 0xfffffffdu;    // See Shard::sessions.
+// Flags in MemberRecord::user above the user's id. A record with neither
+// session flag has one session, the "" (default) one.
+constexpr uint32_t kNamedSession = 1u << 29;  // One named session.
+constexpr uint32_t kMultiSession = 1u << 30;  // Several sessions.
+constexpr uint32_t kHasState = 1u << 31;
+constexpr uint32_t kSessionFlags = kNamedSession | kMultiSession;
 
-// One user present on one channel. Its node in the shard's timing wheel has
-// the same index and is due when the last of its sessions is.
-struct Membership {
-  Id user = kNoId;     // Holds a reference in users_.
-  Id channel = kNoId;  // The channel record holds the name's reference.
-  uint32_t session = kDefaultSession;  // Holds a reference in sessions_.
-};
+// The session id of "" in session lists, besides interned session ids.
+constexpr uint32_t kDefaultSession = 0xfffffffeu;
+
+// Timeouts per hold of a shard's lock in ExpireSessions(): a mass expiry
+// lets other calls in between slices.
+constexpr size_t kSweepSlice = 256;
+
+// Entries of a Batch() applied per hold of their shards' locks.
+constexpr size_t kBatchChunk = 32;
+
+bool NotAfter(uint32_t a, uint32_t b) { return TimingWheel::NotAfter(a, b); }
+uint32_t Later(uint32_t a, uint32_t b) { return NotAfter(a, b) ? b : a; }
 
 struct Session {
   uint32_t id;        // kDefaultSession or an interned id (holding a ref).
   uint32_t deadline;  // Tick.
 };
 
-// Heterogeneous key to find a channel's membership of a user.
-struct UserKey {
-  Id user;
+// A channel record's handle outside its shard: (slot << 4) | shard.
+uint32_t Handle(size_t shard, uint32_t slot) {
+  return (slot << NameTable::kShardBits) | static_cast<uint32_t>(shard);
+}
+size_t ShardOfHandle(uint32_t handle) { return handle & (kShards - 1); }
+uint32_t SlotOfHandle(uint32_t handle) {
+  return handle >> NameTable::kShardBits;
+}
+
+// A channel a request names: its name, the name's hash (absl::Hash, the
+// hash of Shard::by_name too) and its shard.
+struct Target {
+  const std::string* name;
+  size_t hash;
+  size_t shard;
 };
 
-// A channel's members are membership indices, hashed and compared by user.
-struct MemberHash {
-  using is_transparent = void;
-  const ChunkedVector<Membership>* memberships;
-  size_t operator()(uint32_t m) const {
-    return (*this)(UserKey{(*memberships)[m].user});
-  }
-  size_t operator()(UserKey key) const {
-    return absl::Hash<uint32_t>()(key.user);
-  }
-};
+// Key of a membership in a shard's side tables: channel slot and user id.
+uint64_t MemberKey(uint32_t slot, uint32_t user) {
+  return (uint64_t{slot} << 32) | (user & kIdMask);
+}
 
-struct MemberEq {
-  using is_transparent = void;
-  const ChunkedVector<Membership>* memberships;
-  bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-  bool operator()(uint32_t m, UserKey key) const {
-    return (*memberships)[m].user == key.user;
-  }
-  bool operator()(UserKey key, uint32_t m) const { return (*this)(m, key); }
-};
-
-using MemberSet = absl::flat_hash_set<uint32_t, MemberHash, MemberEq>;
-
+// An occupied channel. Its members are in `members`; memberships with
+// state, a named session or several sessions also have an entry in the
+// shard's side tables. The channel (not each member) is in the shard's
+// timing wheel, due at members.bound().
 struct Channel {
-  Channel(const ChunkedVector<Membership>* memberships, uint64_t sequence)
-      : members(0, MemberHash{memberships}, MemberEq{memberships}),
-        sequence(sequence) {}
-
-  MemberSet members;
-  uint64_t sequence;  // Of the channel's last event.
+  // Set when the slot is taken and cleared when it is freed, both under the
+  // shard's lock; WhereNow reads it without (see UserIndex). Empty: a free
+  // slot.
+  std::string name;
+  MemberTree members;
+  uint64_t sequence = 0;  // Of the channel's last event.
+  // members.bound(), for WhereNow's check without the lock.
+  std::atomic<uint32_t> bound{0};
 };
 
 // A sixteenth of the channels (by NameTable::ShardOf of the name), with
-// their memberships, sessions, states and deadlines.
+// their members, sessions, states and deadlines.
 struct Shard {
-  explicit Shard(const MemoryStoreOptions& options)
-      : wheel(options.wheel_slot_bits) {}
+  Shard(size_t index, const MemoryStoreOptions& options)
+      : index(index), wheel(options.wheel_slot_bits) {}
 
+  const size_t index;  // In MemoryStore::shards_.
   Mutex mu;
-  ChunkedVector<Membership> memberships ABSL_GUARDED_BY(mu);
-  // Membership slots ever handed out.
-  uint32_t used ABSL_GUARDED_BY(mu) = 0;
-  std::vector<uint32_t> free ABSL_GUARDED_BY(mu);  // Released slots.
-  TimingWheel wheel ABSL_GUARDED_BY(mu);           // Node i is membership i.
-  absl::flat_hash_map<Id, Channel> channels ABSL_GUARDED_BY(mu);
-  // By membership.
-  absl::flat_hash_map<uint32_t, std::string> states ABSL_GUARDED_BY(mu);
-  // Memberships with more than one session (Membership::session is
-  // kMultiSession); a single session is kept inline in the membership.
-  absl::flat_hash_map<uint32_t, absl::InlinedVector<Session, 2>> sessions
+  // Channel records by slot (they never move).
+  ChunkedVector<Channel> channels ABSL_GUARDED_BY(mu);
+  uint32_t used ABSL_GUARDED_BY(mu) = 0;  // Slots ever handed out.
+  std::vector<uint32_t> free_slots ABSL_GUARDED_BY(mu);
+  // Keys are the records' names.
+  absl::flat_hash_map<absl::string_view, uint32_t> by_name ABSL_GUARDED_BY(mu);
+  // Node i is the channel in slot i, due at its members' bound.
+  TimingWheel wheel ABSL_GUARDED_BY(mu);
+  // By MemberKey: states (kHasState), the session of kNamedSession records
+  // (the id holds a reference) and those of kMultiSession ones.
+  absl::flat_hash_map<uint64_t, std::string> states ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<uint64_t, uint32_t> named_sessions ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<uint64_t, absl::InlinedVector<Session, 2>> multi_sessions
       ABSL_GUARDED_BY(mu);
   // The last epoch of channels that went inactive, kept while it may still
-  // matter (see MemoryStore::NewEpochLocked); each entry holds a reference
-  // to the channel's name, so the id stays the channel's.
-  absl::flat_hash_map<Id, uint32_t> past_epochs ABSL_GUARDED_BY(mu);
+  // matter (see MemoryStore::NewEpochLocked).
+  absl::flat_hash_map<std::string, uint32_t> past_epochs ABSL_GUARDED_BY(mu);
   // The Unix second past_epochs was last pruned at: every pruned epoch was
   // below it. Only grows.
   int64_t pruned_second ABSL_GUARDED_BY(mu) = 0;
+  // For Stats().
+  uint64_t memberships ABSL_GUARDED_BY(mu) = 0;
+  uint64_t sessions ABSL_GUARDED_BY(mu) = 0;
 };
 
-// user -> channels, the index behind WhereNow. Sharded like the user names
-// (NameTable::ShardOf); its locks are taken after any presence shard's.
+// A user's channel handles: two inline, more on the heap in arrays sized
+// to glibc's malloc classes (4n + 8 bytes a multiple of 16).
+class HandleList {
+ public:
+  HandleList() = default;
+  HandleList(const HandleList&) = delete;
+  HandleList& operator=(const HandleList&) = delete;
+  ~HandleList() {
+    if (capacity_ > kInline) delete[] storage_.heap;
+  }
+
+  uint32_t size() const { return size_; }
+  const uint32_t* data() const {
+    return capacity_ > kInline ? storage_.heap : storage_.small;
+  }
+
+  void Add(uint32_t handle) {
+    if (size_ == capacity_) Resize(Grow(capacity_));
+    mutable_data()[size_++] = handle;
+  }
+
+  void Remove(uint32_t handle) {
+    uint32_t* ids = mutable_data();
+    for (uint32_t i = 0; i < size_; ++i) {
+      if (ids[i] != handle) continue;
+      ids[i] = ids[--size_];
+      break;
+    }
+    if (capacity_ > kInline && (size_ <= kInline || size_ * 4 < capacity_)) {
+      uint32_t capacity = kInline;
+      while (capacity < size_ * 2) capacity = Grow(capacity);
+      Resize(capacity);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kInline = 2;
+
+  static uint32_t Grow(uint32_t capacity) {
+    return capacity < 14 ? capacity + 4 : ((capacity * 3 / 2) & ~3u) | 2;
+  }
+  uint32_t* mutable_data() {
+    return capacity_ > kInline ? storage_.heap : storage_.small;
+  }
+  void Resize(uint32_t capacity) {
+    uint32_t copy[kInline];
+    uint32_t* to = capacity > kInline ? new uint32_t[capacity] : copy;
+    std::memcpy(to, data(), size_ * sizeof(uint32_t));
+    if (capacity_ > kInline) delete[] storage_.heap;
+    if (capacity > kInline) {
+      storage_.heap = to;
+    } else {
+      std::memcpy(storage_.small, copy, size_ * sizeof(uint32_t));
+    }
+    capacity_ = capacity;
+  }
+
+  uint32_t size_ = 0;
+  uint32_t capacity_ = kInline;
+  union Storage {
+    uint32_t small[kInline];
+    uint32_t* heap;
+  } storage_ = {};
+};
+
+// user -> channel handles, the index behind WhereNow: per user name shard,
+// a list per name slot (NameTable::SlotOf). Its locks are taken after any
+// presence shard's. A membership enters it after its channel record exists
+// (with its name set) and leaves it before the record can be freed, so
+// while a handle is in a list (seen under the list's lock) the channel's
+// name is set and stays so: WhereNow reads it, and the channel's bound,
+// without the channel's lock.
 class UserIndex {
  public:
-  void Add(Id user, Id channel) {
+  void Add(Id user, uint32_t handle) {
     Shard& shard = shards_[NameTable::ShardOf(user)];
+    const uint32_t slot = NameTable::SlotOf(user);
     MutexLock lock(&shard.mu);
-    shard.channels[user].push_back(channel);
+    shard.lists.EnsureSize(size_t{slot} + 1);
+    shard.lists[slot].Add(handle);
   }
 
-  void Remove(Id user, Id channel) {
+  void Remove(Id user, uint32_t handle) {
     Shard& shard = shards_[NameTable::ShardOf(user)];
     MutexLock lock(&shard.mu);
-    auto it = shard.channels.find(user);
-    if (it == shard.channels.end()) return;
-    auto& list = it->second;
-    auto pos = std::find(list.begin(), list.end(), channel);
-    if (pos != list.end()) {
-      *pos = list.back();
-      list.pop_back();
-    }
-    if (list.empty()) shard.channels.erase(it);
+    shard.lists[NameTable::SlotOf(user)].Remove(handle);
   }
 
-  // Calls fn(channel id) for each channel of the user named `user` (ids of
-  // `users`), with the index lock of the user held. That is what makes the
-  // ids safe to use in `fn`: a membership leaves the index (under this
-  // lock) before its user and channel names are released.
+  // Calls fn(id, handles, count) for the user named `user` (names of `users`)
+  // with the list's lock held. That the name's id is found under that lock
+  // makes the list the user's: an id can only be freed and reused once its
+  // list is empty, and filling it again needs the lock.
   template <typename Fn>
-  void ForEachChannel(absl::string_view user, const NameTable& users, Fn fn) {
+  void Read(absl::string_view user, const NameTable& users, Fn fn) {
     Shard& shard = shards_[NameTable::ShardOf(user)];
     MutexLock lock(&shard.mu);
     const Id id = users.Find(user);
-    if (id == kNoId) return;
-    auto it = shard.channels.find(id);
-    if (it == shard.channels.end()) return;
-    for (Id channel : it->second) fn(channel);
+    if (id == kNoId || NameTable::SlotOf(id) >= shard.lists.size()) {
+      fn(id, nullptr, 0);
+      return;
+    }
+    const HandleList& list = shard.lists[NameTable::SlotOf(id)];
+    fn(id, list.data(), list.size());
   }
 
  private:
   struct Shard {
     Mutex mu;
-    absl::flat_hash_map<Id, absl::InlinedVector<Id, 2>> channels
-        ABSL_GUARDED_BY(mu);
+    ChunkedVector<HandleList> lists ABSL_GUARDED_BY(mu);
   };
-  std::array<Shard, NameTable::kShards> shards_;
+  std::array<Shard, kShards> shards_;
 };
 
 // Locks a set of shards in ascending order (the store's lock order) and
@@ -200,12 +279,13 @@ std::vector<std::string> SortedUnion(const std::vector<std::string>& a,
   return out;
 }
 
-uint32_t ShardMask(const std::vector<std::string>& channels) {
-  uint32_t mask = 0;
-  for (const std::string& channel : channels) {
-    mask |= 1u << NameTable::ShardOf(channel);
-  }
-  return mask;
+// Orders due records by deadline, keeping the tree's (name) order among
+// equal deadlines: the order timeouts due together are emitted in.
+void SortDue(std::vector<MemberRecord>& due) {
+  std::stable_sort(due.begin(), due.end(),
+                   [](const MemberRecord& a, const MemberRecord& b) {
+                     return static_cast<int32_t>(a.deadline - b.deadline) < 0;
+                   });
 }
 
 class MemoryStore : public PresenceStore {
@@ -216,7 +296,8 @@ class MemoryStore : public PresenceStore {
         start_(clock->Now()),
         pipeline_(options.events, clock),
         groups_(options.limits.max_channels_per_group, &raw_listeners_) {
-    for (auto& shard : shards_) shard = std::make_unique<Shard>(options);
+    for (size_t s = 0; s < kShards; ++s)
+      shards_[s] = std::make_unique<Shard>(s, options);
     raw_listeners_.Add(&pipeline_);
   }
 
@@ -229,6 +310,9 @@ class MemoryStore : public PresenceStore {
       const GetStateRequest& request) override;
   absl::Status Heartbeat(const HeartbeatRequest& request) override;
   absl::StatusOr<LeaveResult> Leave(const LeaveRequest& request) override;
+  std::vector<BatchEntryResult> Batch(
+      const std::vector<BatchEntry>& entries) override;
+  absl::StatusOr<StoreStats> Stats() override;
   absl::Status ExpireSessions() override;
 
   absl::Status AddChannelsToGroup(
@@ -271,15 +355,29 @@ class MemoryStore : public PresenceStore {
   }
 
  private:
+  // What ExpireSessions() has left to do in one shard between two holds of
+  // its lock.
+  struct Sweep;
+
   // Ticks since start_, rounded down (for "now") or up (for deadlines, so a
   // deadline never fires early).
+  int64_t Ticks(absl::Time t) const {
+    return absl::ToInt64Nanoseconds(t - start_) / tick_ns_;
+  }
   uint32_t FloorTick(absl::Time t) const {
-    return static_cast<uint32_t>(absl::ToInt64Nanoseconds(t - start_) /
-                                 tick_ns_);
+    return static_cast<uint32_t>(Ticks(t));
   }
   uint32_t CeilTick(absl::Time t) const {
     return static_cast<uint32_t>(
         (absl::ToInt64Nanoseconds(t - start_) + tick_ns_ - 1) / tick_ns_);
+  }
+  // The time of `tick`, a tick within 2^31 of now's.
+  absl::Time TickTime(uint32_t tick, absl::Time now) const {
+    const int64_t now_ticks = Ticks(now);
+    const int64_t ticks =
+        now_ticks +
+        static_cast<int32_t>(tick - static_cast<uint32_t>(now_ticks));
+    return start_ + absl::Nanoseconds(ticks * tick_ns_);
   }
 
   // The whole Unix second of `t` (0 before 1970).
@@ -287,89 +385,194 @@ class MemoryStore : public PresenceStore {
     return std::max<int64_t>(0, absl::ToUnixSeconds(t));
   }
 
-  // Returns the request's channels and its groups' channels, sorted.
-  absl::StatusOr<std::vector<std::string>> Targets(
-      const std::vector<std::string>& channels,
-      const std::vector<std::string>& groups) const {
-    absl::StatusOr<std::vector<std::string>> expanded = groups_.Expand(groups);
-    if (!expanded.ok()) return expanded.status();
-    return SortedUnion(channels, *expanded);
+  // What a request touches, worked out before any shard is locked: its
+  // channels and its groups' channels (sorted), their hashes and shards,
+  // and for heartbeats the state of each channel.
+  struct Plan {
+    std::vector<std::string> expanded;  // With groups: the channels.
+    absl::InlinedVector<Target, 8> targets;
+    uint32_t mask = 0;  // Shards of the targets.
+    absl::flat_hash_map<std::string, const std::string*> state_of;
+    // The user's id if Batch() found it already (kNoId: look it up), and
+    // NameTable::Frees() of its shard then: the id is still the user's
+    // while that has not changed.
+    Id user = kNoId;
+    uint64_t user_frees = 0;
+  };
+
+  // The id of `user` (kNoId if unknown), looked up with every shard of
+  // `plan` locked, so that a member of those channels with that id is the
+  // user's (see MemberTree::Find).
+  Id UserIdLocked(absl::string_view user, const Plan& plan) const {
+    if (plan.user != kNoId &&
+        users_.Frees(NameTable::ShardOf(plan.user)) == plan.user_frees) {
+      return plan.user;
+    }
+    return users_.Find(user);
   }
 
-  Shard& ShardFor(absl::string_view channel) {
-    return *shards_[NameTable::ShardOf(channel)];
-  }
+  // Starts loading the hash table slots of the plan's channels.
+  void PrefetchChannelsLocked(const Plan& plan);
 
-  // Times out every membership of the shard that is due at `now`, and
-  // prunes the past epochs that can no longer matter.
-  void AdvanceLocked(Shard& shard, absl::Time now)
+  // Fills the plan's targets from a request's channels and groups (which
+  // must outlive the plan); NOT_FOUND naming a group that does not exist.
+  absl::Status Resolve(const std::vector<std::string>& channels,
+                       const std::vector<std::string>& groups,
+                       Plan* plan) const;
+  absl::Status PlanHeartbeat(const HeartbeatRequest& request, Plan* plan) const;
+
+  // Heartbeat and Leave with every shard of the plan locked, at `now`.
+  absl::Status HeartbeatLocked(const HeartbeatRequest& request,
+                               const Plan& plan, absl::Time now);
+  void LeaveLocked(const LeaveRequest& request, const Plan& plan,
+                   absl::Time now, LeaveResult* result);
+
+  // Batch(): prefetches what entries [begin, end) will look up, with every
+  // shard of their plans locked.
+  void PrefetchLocked(const std::vector<BatchEntry>& entries, size_t begin,
+                      size_t end, std::vector<Plan>& plans,
+                      const std::vector<BatchEntryResult>& results);
+
+  // Forgets the past epochs that can no longer matter (at most once a
+  // second): an epoch below the current second can no longer raise a new
+  // one (NewEpochLocked).
+  void PruneEpochsLocked(Shard& shard, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // AdvanceLocked() for every shard in `mask`, whose locks the caller holds
-  // (ShardLocks).
-  void AdvanceShards(uint32_t mask, absl::Time now) {
+  // PruneEpochsLocked() for every shard in `mask`, whose locks the caller
+  // holds (ShardLocks).
+  void PruneShards(uint32_t mask, absl::Time now) {
     for (size_t s = 0; s < kShards; ++s) {
       if ((mask & (1u << s)) == 0) continue;
       Shard& shard = *shards_[s];
       shard.mu.AssertHeld();  // The caller's ShardLocks holds every shard.
-      AdvanceLocked(shard, now);
+      PruneEpochsLocked(shard, now);
     }
   }
 
-  // Returns the epoch of channel `channel_id` becoming active at `now`:
-  // max(the Unix second of now, its previous epoch + 1), where the previous
-  // epoch is remembered (Shard::past_epochs) while it is not below the
-  // current second; and never below a pruned epoch (a caller may hold an
-  // older clock reading than the one that pruned). So a channel's epochs
+  // Returns the epoch of channel `name` becoming active at `now`: max(the
+  // Unix second of now, its previous epoch + 1), where the previous epoch
+  // is remembered (Shard::past_epochs) while it is not below the current
+  // second; and never below a pruned epoch (a caller may hold an older
+  // clock reading than the one that pruned). So a channel's epochs
   // increase, and across restarts of the store they repeat only if the
   // restart is quicker than how far they ran ahead of the clock.
-  uint32_t NewEpochLocked(Shard& shard, Id channel_id, absl::Time now)
+  uint32_t NewEpochLocked(Shard& shard, absl::string_view name, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Returns the channel record of `name` and its id, or nullptr.
-  Channel* FindChannelLocked(Shard& shard, absl::string_view name, Id* id)
+  // Returns the record of channel `name` (whose hash is `hash`) and its
+  // slot, or nullptr.
+  Channel* FindChannelLocked(Shard& shard, absl::string_view name, size_t hash,
+                             uint32_t* slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Returns the membership of `user` in `channel`, or kNil.
-  static uint32_t FindMember(const Channel& channel, Id user) {
-    if (user == kNoId) return kNil;
-    auto it = channel.members.find(UserKey{user});
-    return it == channel.members.end() ? kNil : *it;
-  }
-
-  // Removes membership `m`, discarding its state and emitting `type`.
-  // Deletes the channel record when it empties, remembering its epoch.
-  void RemoveMembershipLocked(Shard& shard, uint32_t m, EventType type,
-                              absl::Time now)
+  // FindChannelLocked(), after timing out the channel's members due at
+  // `now` (so every answer is exact between sweeps); nullptr when none is
+  // left.
+  Channel* LiveChannelLocked(Shard& shard, const Target& target, absl::Time now,
+                             uint32_t* slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Adds or extends session `session` of membership `m`.
-  void TouchSessionLocked(Shard& shard, uint32_t m, uint32_t session,
-                          uint32_t deadline, uint32_t now_tick)
+  // Takes a slot for a new channel.
+  Channel& NewChannelLocked(Shard& shard, const Target& target, absl::Time now,
+                            uint32_t* slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Ends session `session` of membership `m`; returns whether no live
-  // session remains (the caller then removes the membership).
-  bool EndSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+  // Frees the slot of a channel whose last member left, remembering its
+  // epoch.
+  void FreeChannelLocked(Shard& shard, uint32_t slot, Channel& channel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Publishes the channel's bound after it may have moved earlier, and
+  // moves the channel earlier in the wheel if it is scheduled later.
+  void BoundLoweredLocked(Shard& shard, uint32_t slot, Channel& channel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Once no member of the channel is due at `now_tick`: recomputes its
+  // bound, publishes it and schedules the channel at it.
+  void RescheduleLocked(Shard& shard, uint32_t slot, Channel& channel,
                         uint32_t now_tick)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Sets the state of membership `m`, emitting a state change if it differs.
-  void SetMembershipStateLocked(Shard& shard, uint32_t m, Channel& channel,
-                                const std::string& state, absl::Time now)
+  // Times out every member of the channel in `slot` due at `now`, in
+  // deadline order, then user-id order. Returns whether the channel is
+  // still occupied (else its slot is freed).
+  bool TimeOutDueLocked(Shard& shard, uint32_t slot, Channel& channel,
+                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // RetireMemberLocked() of members that left the channel's tree together
+  // (it had `occupancy` before), in the order they time out.
+  void RetireDueLocked(Shard& shard, uint32_t slot, Channel& channel,
+                       std::vector<MemberRecord>& due, absl::Time now,
+                       size_t occupancy)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Emits a raw event of `channel` (a record of `shard`) to the pipeline.
-  // Under the shard's lock: that is what orders a channel's events.
-  void EmitLocked(Shard& shard, Channel& channel, EventType type, Id channel_id,
-                  Id user, absl::Time now, absl::string_view state)
+  // One hold of `shard`'s lock for ExpireSessions(): at most about
+  // kSweepSlice timeouts. Returns whether the shard is done.
+  bool SweepSliceLocked(Shard& shard, Sweep& sweep, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Removes member `user` (its name and id) of the channel in `slot`,
+  // discarding
+  // its state and sessions and emitting `type`. Frees the channel when it
+  // empties; returns whether it did.
+  bool RemoveMemberLocked(Shard& shard, uint32_t slot, Channel& channel,
+                          absl::string_view user, Id id, EventType type,
+                          absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // The rest of removing a member once its record left the tree: its state
+  // and sessions, its place in the user index, the event (`occupancy`
+  // after it) and its reference to the user's name.
+  void RetireMemberLocked(Shard& shard, uint32_t slot, Channel& channel,
+                          const MemberRecord& record, EventType type,
+                          absl::Time now, size_t occupancy)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Adds or extends session `session` of member `record` (named `user`) of
+  // the channel in `slot`.
+  void TouchSessionLocked(Shard& shard, uint32_t slot, Channel& channel,
+                          MemberRecord* record, absl::string_view user,
+                          uint32_t session, uint32_t deadline,
+                          uint32_t now_tick)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Ends session `session` of member `record`; returns whether no live
+  // session remains (the caller then removes the member).
+  bool EndSessionLocked(Shard& shard, uint32_t slot, Channel& channel,
+                        MemberRecord* record, absl::string_view user,
+                        uint32_t session, uint32_t now_tick)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Sets the state of member `record`, emitting a state change if it
+  // differs.
+  void SetMemberStateLocked(Shard& shard, uint32_t slot, Channel& channel,
+                            MemberRecord* record, absl::string_view user,
+                            const std::string& state, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Emits a raw event of `channel` (a record of `shard`) with the
+  // channel's occupancy after it to the pipeline. Under the shard's lock:
+  // that is what orders a channel's events.
+  void EmitLocked(Shard& shard, Channel& channel, EventType type,
+                  absl::string_view user, absl::Time now,
+                  absl::string_view state, size_t occupancy,
+                  absl::Time deadline = absl::InfinitePast())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Fills `out` from a channel record of `shard` (nullptr for an empty
   // channel) as `request` asks.
-  void DescribeLocked(Shard& shard, const Channel* channel,
+  void DescribeLocked(Shard& shard, uint32_t slot, const Channel* channel,
                       const HereNowRequest& request, ChannelOccupancy& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // The channel of `handle`, read without its shard's lock: only its name
+  // and bound may be used, and only while the handle is in a UserIndex
+  // list whose lock the caller holds (see UserIndex).
+  const Channel& ChannelOfHandleUnlocked(uint32_t handle) const
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return shards_[ShardOfHandle(handle)]->channels[SlotOfHandle(handle)];
+  }
 
   void ReleaseSession(uint32_t session) {
     if (session != kDefaultSession) sessions_.Release(session);
@@ -379,250 +582,481 @@ class MemoryStore : public PresenceStore {
   const int64_t tick_ns_;
   const absl::Time start_;  // Tick 0.
 
-  NameTable channel_names_;
   NameTable users_;
   NameTable sessions_;
   std::array<std::unique_ptr<Shard>, kShards> shards_;
   UserIndex user_index_;
-  // Raw events and group changes go to the pipeline, which emits what
-  // listeners receive. All three are thread-safe.
+  // Raw events (EmitLocked) and group changes (through raw_listeners_) go
+  // to the pipeline, which emits what listeners receive. All three are
+  // thread-safe.
   EventPipeline pipeline_;
   ListenerList raw_listeners_;
   ChannelGroupRegistry groups_;
 };
 
-void MemoryStore::AdvanceLocked(Shard& shard, absl::Time now) {
-  // At most once a second, first: an epoch below the current second can no
-  // longer raise a new one (NewEpochLocked), so it is forgotten.
+struct MemoryStore::Sweep {
+  bool started = false;
+  bool done = false;
+  // Channels the wheel fired, and the next one to look at.
+  std::vector<uint32_t> fired;
+  size_t next = 0;
+  // A channel with more members due than a slice takes, timed out in
+  // slices: where each slice ends in (deadline, user id) order, and the
+  // next one.
+  std::string channel;
+  std::vector<std::pair<uint32_t, std::string>> cuts;
+  size_t next_cut = 0;
+};
+
+void MemoryStore::PruneEpochsLocked(Shard& shard, absl::Time now) {
   const int64_t second = UnixSecond(now);
-  if (second > shard.pruned_second) {
-    shard.pruned_second = second;
-    for (auto it = shard.past_epochs.begin(); it != shard.past_epochs.end();) {
-      if (it->second < second) {
-        channel_names_.Release(it->first);
-        shard.past_epochs.erase(it++);
-      } else {
-        ++it;
-      }
+  if (second <= shard.pruned_second) return;
+  shard.pruned_second = second;
+  for (auto it = shard.past_epochs.begin(); it != shard.past_epochs.end();) {
+    if (it->second < second) {
+      shard.past_epochs.erase(it++);
+    } else {
+      ++it;
     }
-  }
-  // Timeouts due together come in a defined order, as from the Redis
-  // store: by deadline, then (within a channel) by user id. The wheel's own
-  // order within a slot is not that.
-  const uint32_t from = shard.wheel.now();
-  absl::InlinedVector<std::pair<uint32_t, uint32_t>, 8> due;  // Deadline, m.
-  shard.wheel.Advance(FloorTick(now), [&](uint32_t m) {
-    // The wheel calls back synchronously, within this function's hold.
-    shard.mu.AssertHeld();
-    due.emplace_back(shard.wheel.Deadline(m) - from, m);
-  });
-  if (due.size() > 1) {
-    std::sort(due.begin(), due.end(), [&](const auto& a, const auto& b) {
-      shard.mu.AssertHeld();  // Called by std::sort, just below.
-      if (a.first != b.first) return a.first < b.first;
-      const Membership& x = shard.memberships[a.second];
-      const Membership& y = shard.memberships[b.second];
-      if (x.channel != y.channel) return x.channel < y.channel;
-      return users_.Name(x.user) < users_.Name(y.user);
-    });
-  }
-  for (const auto& [deadline, m] : due) {
-    RemoveMembershipLocked(shard, m, EventType::kTimeout, now);
   }
 }
 
-uint32_t MemoryStore::NewEpochLocked(Shard& shard, Id channel_id,
+uint32_t MemoryStore::NewEpochLocked(Shard& shard, absl::string_view name,
                                      absl::Time now) {
   int64_t epoch = std::max(UnixSecond(now), shard.pruned_second);
-  auto past = shard.past_epochs.find(channel_id);
+  auto past = shard.past_epochs.find(name);
   if (past != shard.past_epochs.end()) {
     epoch = std::max<int64_t>(epoch, int64_t{past->second} + 1);
     shard.past_epochs.erase(past);
-    channel_names_.Release(channel_id);  // The entry's reference.
   }
   return static_cast<uint32_t>(epoch);
 }
 
 Channel* MemoryStore::FindChannelLocked(Shard& shard, absl::string_view name,
-                                        Id* id) {
-  *id = channel_names_.Find(name);
-  if (*id == kNoId) return nullptr;
-  auto it = shard.channels.find(*id);
-  return it == shard.channels.end() ? nullptr : &it->second;
+                                        size_t hash, uint32_t* slot) {
+  auto it = shard.by_name.find(name, hash);
+  if (it == shard.by_name.end()) return nullptr;
+  *slot = it->second;
+  return &shard.channels[it->second];
+}
+
+Channel* MemoryStore::LiveChannelLocked(Shard& shard, const Target& target,
+                                        absl::Time now, uint32_t* slot) {
+  Channel* channel = FindChannelLocked(shard, *target.name, target.hash, slot);
+  if (channel == nullptr) return nullptr;
+  if (NotAfter(channel->members.bound(), FloorTick(now)) &&
+      !TimeOutDueLocked(shard, *slot, *channel, now)) {
+    return nullptr;
+  }
+  return channel;
+}
+
+Channel& MemoryStore::NewChannelLocked(Shard& shard, const Target& target,
+                                       absl::Time now, uint32_t* slot) {
+  const absl::string_view name = *target.name;
+  if (!shard.free_slots.empty()) {
+    *slot = shard.free_slots.back();
+    shard.free_slots.pop_back();
+  } else {
+    *slot = shard.used++;
+    shard.channels.EnsureSize(shard.used);
+  }
+  Channel& channel = shard.channels[*slot];
+  channel.name.assign(name.data(), name.size());
+  channel.sequence = uint64_t{NewEpochLocked(shard, name, now)} << 32;
+  shard.by_name.emplace(absl::string_view(channel.name), *slot);
+  return channel;
+}
+
+void MemoryStore::FreeChannelLocked(Shard& shard, uint32_t slot,
+                                    Channel& channel) {
+  shard.wheel.Cancel(slot);
+  const uint32_t epoch = static_cast<uint32_t>(channel.sequence >> 32);
+  // It may still matter while not below the current second.
+  if (epoch >= shard.pruned_second) shard.past_epochs[channel.name] = epoch;
+  shard.by_name.erase(absl::string_view(channel.name));
+  std::string().swap(channel.name);
+  channel.members.Clear();
+  shard.free_slots.push_back(slot);
+}
+
+void MemoryStore::BoundLoweredLocked(Shard& shard, uint32_t slot,
+                                     Channel& channel) {
+  const uint32_t bound = channel.members.bound();
+  channel.bound.store(bound, std::memory_order_relaxed);
+  // A channel that is not scheduled is being swept (ExpireSessions
+  // schedules it when done).
+  if (shard.wheel.IsScheduled(slot) &&
+      !NotAfter(shard.wheel.Deadline(slot), bound)) {
+    shard.wheel.Schedule(slot, bound);
+  }
+}
+
+void MemoryStore::RescheduleLocked(Shard& shard, uint32_t slot,
+                                   Channel& channel, uint32_t now_tick) {
+  channel.members.RefreshBound(now_tick);
+  const uint32_t bound = channel.members.bound();
+  channel.bound.store(bound, std::memory_order_relaxed);
+  shard.wheel.Schedule(slot, bound);
 }
 
 void MemoryStore::EmitLocked(Shard& shard, Channel& channel, EventType type,
-                             Id channel_id, Id user, absl::Time now,
-                             absl::string_view state) {
+                             absl::string_view user, absl::Time now,
+                             absl::string_view state, size_t occupancy,
+                             absl::Time deadline) {
   ++channel.sequence;
   PresenceEvent event;
   event.type = type;
-  event.channel = std::string(channel_names_.Name(channel_id));
-  event.user_id = std::string(users_.Name(user));
-  event.occupancy = static_cast<uint32_t>(channel.members.size());
+  event.channel = channel.name;
+  event.user_id = std::string(user);
+  event.occupancy = static_cast<uint32_t>(occupancy);
   event.time = now;
   event.state = std::string(state);
   event.sequence = channel.sequence;
-  raw_listeners_.Notify(event);
+  event.deadline = deadline;
+  pipeline_.Process(event);
 }
 
-void MemoryStore::RemoveMembershipLocked(Shard& shard, uint32_t m,
-                                         EventType type, absl::Time now) {
-  const Membership membership = shard.memberships[m];
-  auto channel_it = shard.channels.find(membership.channel);
-  Channel& channel = channel_it->second;
-  channel.members.erase(m);
-  shard.wheel.Cancel(m);
-  shard.states.erase(m);
-  if (membership.session == kMultiSession) {
-    auto it = shard.sessions.find(m);
+bool MemoryStore::RemoveMemberLocked(Shard& shard, uint32_t slot,
+                                     Channel& channel, absl::string_view user,
+                                     Id id, EventType type, absl::Time now) {
+  MemberRecord record;
+  if (!channel.members.Erase(user, id, users_, &record)) return false;
+  RetireMemberLocked(shard, slot, channel, record, type, now,
+                     channel.members.size());
+  if (!channel.members.empty()) return false;
+  FreeChannelLocked(shard, slot, channel);
+  return true;
+}
+
+void MemoryStore::RetireMemberLocked(Shard& shard, uint32_t slot,
+                                     Channel& channel,
+                                     const MemberRecord& record, EventType type,
+                                     absl::Time now, size_t occupancy) {
+  const uint32_t id = record.user & kIdMask;
+  const uint64_t key = MemberKey(slot, id);
+  if (record.user & kHasState) shard.states.erase(key);
+  if (record.user & kNamedSession) {
+    auto it = shard.named_sessions.find(key);
+    sessions_.Release(it->second);
+    shard.named_sessions.erase(it);
+    --shard.sessions;
+  } else if (record.user & kMultiSession) {
+    auto it = shard.multi_sessions.find(key);
     for (const Session& session : it->second) ReleaseSession(session.id);
-    shard.sessions.erase(it);
+    shard.sessions -= it->second.size();
+    shard.multi_sessions.erase(it);
   } else {
-    ReleaseSession(membership.session);
+    --shard.sessions;
   }
-  user_index_.Remove(membership.user, membership.channel);
-  EmitLocked(shard, channel, type, membership.channel, membership.user, now,
-             "");
+  --shard.memberships;
+  user_index_.Remove(id, Handle(shard.index, slot));
+  EmitLocked(shard, channel, type, users_.Name(id), now, "", occupancy,
+             type == EventType::kTimeout ? TickTime(record.deadline, now)
+                                         : absl::InfinitePast());
+  users_.Release(id);  // The member's reference.
+}
+
+bool MemoryStore::TimeOutDueLocked(Shard& shard, uint32_t slot,
+                                   Channel& channel, absl::Time now) {
+  const uint32_t now_tick = FloorTick(now);
+  const size_t occupancy = channel.members.size();
+  std::vector<MemberRecord> due;
+  channel.members.EraseDue(now_tick, &due);
+  RetireDueLocked(shard, slot, channel, due, now, occupancy);
   if (channel.members.empty()) {
-    const uint32_t epoch = static_cast<uint32_t>(channel.sequence >> 32);
-    shard.channels.erase(channel_it);
-    if (epoch >= shard.pruned_second) {
-      // It may still matter: the name's reference passes from the record to
-      // the remembered epoch, released by the next activation or prune.
-      shard.past_epochs[membership.channel] = epoch;
-    } else {
-      channel_names_.Release(membership.channel);
-    }
+    FreeChannelLocked(shard, slot, channel);
+    return false;
   }
-  users_.Release(membership.user);
-  shard.memberships[m] = Membership();
-  shard.free.push_back(m);
+  RescheduleLocked(shard, slot, channel, now_tick);
+  return true;
 }
 
-void MemoryStore::TouchSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+void MemoryStore::RetireDueLocked(Shard& shard, uint32_t slot, Channel& channel,
+                                  std::vector<MemberRecord>& due,
+                                  absl::Time now, size_t occupancy) {
+  SortDue(due);
+  // Their names are read (events) and released: load them ahead.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < std::min(kAhead, due.size()); ++i)
+    users_.PrefetchEntry(due[i].user & kIdMask);
+  for (size_t i = 0; i < due.size(); ++i) {
+    if (i + kAhead < due.size())
+      users_.PrefetchEntry(due[i + kAhead].user & kIdMask);
+    RetireMemberLocked(shard, slot, channel, due[i], EventType::kTimeout, now,
+                       --occupancy);
+  }
+}
+
+void MemoryStore::TouchSessionLocked(Shard& shard, uint32_t slot,
+                                     Channel& channel, MemberRecord* record,
+                                     absl::string_view user, uint32_t session,
                                      uint32_t deadline, uint32_t now_tick) {
-  Membership& membership = shard.memberships[m];
-  if (membership.session == session) {
-    shard.wheel.Schedule(m, deadline);
-    return;
-  }
-  auto later = [](uint32_t a, uint32_t b) {
-    return TimingWheel::NotAfter(a, b) ? b : a;
-  };
-  if (membership.session != kMultiSession) {
-    // A second session: the membership now tracks both.
-    if (session != kDefaultSession) sessions_.AddRef(session);
-    const uint32_t current = shard.wheel.Deadline(m);
-    shard.sessions[m] = {Session{membership.session, current},
-                         Session{session, deadline}};
-    membership.session = kMultiSession;
-    shard.wheel.Schedule(m, later(current, deadline));
-    return;
-  }
-  auto& list = shard.sessions[m];
-  bool found = false;
-  uint32_t latest = deadline;
-  for (size_t i = 0; i < list.size();) {
-    if (list[i].id == session) {
-      list[i].deadline = deadline;
-      found = true;
-    } else if (TimingWheel::NotAfter(list[i].deadline, now_tick)) {
-      ReleaseSession(list[i].id);  // Expired; its membership lives on.
-      list[i] = list.back();
-      list.pop_back();
-      continue;
+  const uint32_t before = record->deadline;
+  const uint64_t key = MemberKey(slot, record->user);
+  if ((record->user & kSessionFlags) == 0 || (record->user & kNamedSession)) {
+    // One session.
+    const uint32_t current = (record->user & kNamedSession)
+                                 ? shard.named_sessions[key]
+                                 : kDefaultSession;
+    if (current == session) {
+      record->deadline = deadline;
+    } else {
+      // A second session: the member now tracks both.
+      if (session != kDefaultSession) sessions_.AddRef(session);
+      shard.multi_sessions[key] = {Session{current, before},
+                                   Session{session, deadline}};
+      if (record->user & kNamedSession) shard.named_sessions.erase(key);
+      record->user = (record->user & ~kNamedSession) | kMultiSession;
+      record->deadline = Later(before, deadline);
+      ++shard.sessions;
     }
-    latest = later(latest, list[i].deadline);
-    ++i;
+  } else {
+    auto& list = shard.multi_sessions[key];
+    bool found = false;
+    uint32_t latest = deadline;
+    for (size_t i = 0; i < list.size();) {
+      if (list[i].id == session) {
+        list[i].deadline = deadline;
+        found = true;
+      } else if (NotAfter(list[i].deadline, now_tick)) {
+        ReleaseSession(list[i].id);  // Expired; the member lives on.
+        list[i] = list.back();
+        list.pop_back();
+        --shard.sessions;
+        continue;
+      }
+      latest = Later(latest, list[i].deadline);
+      ++i;
+    }
+    if (!found) {
+      if (session != kDefaultSession) sessions_.AddRef(session);
+      list.push_back(Session{session, deadline});
+      ++shard.sessions;
+    }
+    if (list.size() == 1) {
+      const uint32_t only = list[0].id;
+      shard.multi_sessions.erase(key);
+      record->user &= ~kMultiSession;
+      if (only != kDefaultSession) {
+        shard.named_sessions[key] = only;
+        record->user |= kNamedSession;
+      }
+    }
+    record->deadline = latest;
   }
-  if (!found) {
-    if (session != kDefaultSession) sessions_.AddRef(session);
-    list.push_back(Session{session, deadline});
+  if (static_cast<int32_t>(record->deadline - before) < 0) {
+    channel.members.LowerBound(user, record->deadline, users_);
+    BoundLoweredLocked(shard, slot, channel);
   }
-  if (list.size() == 1) {
-    membership.session = list[0].id;
-    shard.sessions.erase(m);
-  }
-  shard.wheel.Schedule(m, latest);
 }
 
-bool MemoryStore::EndSessionLocked(Shard& shard, uint32_t m, uint32_t session,
+bool MemoryStore::EndSessionLocked(Shard& shard, uint32_t slot,
+                                   Channel& channel, MemberRecord* record,
+                                   absl::string_view user, uint32_t session,
                                    uint32_t now_tick) {
-  Membership& membership = shard.memberships[m];
-  if (membership.session != kMultiSession) return membership.session == session;
-  auto& list = shard.sessions[m];
+  const uint64_t key = MemberKey(slot, record->user);
+  if ((record->user & kSessionFlags) == 0) return session == kDefaultSession;
+  if (record->user & kNamedSession) {
+    return shard.named_sessions[key] == session;
+  }
+  auto& list = shard.multi_sessions[key];
   uint32_t latest = 0;
   bool any = false;
   for (size_t i = 0; i < list.size();) {
-    if (list[i].id == session ||
-        TimingWheel::NotAfter(list[i].deadline, now_tick)) {
+    if (list[i].id == session || NotAfter(list[i].deadline, now_tick)) {
       ReleaseSession(list[i].id);
       list[i] = list.back();
       list.pop_back();
+      --shard.sessions;
       continue;
     }
-    if (!any || TimingWheel::NotAfter(latest, list[i].deadline))
-      latest = list[i].deadline;
+    if (!any || NotAfter(latest, list[i].deadline)) latest = list[i].deadline;
     any = true;
     ++i;
   }
-  if (list.empty()) {
-    // RemoveMembershipLocked releases the sessions of a kMultiSession
-    // membership;
-    // none are left, so the empty list is simply dropped there.
-    return true;
-  }
+  // With none left the caller removes the member, dropping the empty list.
+  if (list.empty()) return true;
   if (list.size() == 1) {
-    membership.session = list[0].id;
-    shard.sessions.erase(m);
+    const uint32_t only = list[0].id;
+    shard.multi_sessions.erase(key);
+    record->user &= ~kMultiSession;
+    if (only != kDefaultSession) {
+      shard.named_sessions[key] = only;
+      record->user |= kNamedSession;
+    }
   }
-  shard.wheel.Schedule(m, latest);
+  const uint32_t before = record->deadline;
+  record->deadline = latest;
+  if (static_cast<int32_t>(latest - before) < 0) {
+    channel.members.LowerBound(user, latest, users_);
+    BoundLoweredLocked(shard, slot, channel);
+  }
   return false;
 }
 
-void MemoryStore::SetMembershipStateLocked(Shard& shard, uint32_t m,
-                                           Channel& channel,
-                                           const std::string& state,
-                                           absl::Time now) {
-  auto it = shard.states.find(m);
-  const bool had = it != shard.states.end();
-  if (had ? it->second == state : state.empty()) return;
-  if (state.empty()) {
-    shard.states.erase(it);
-  } else if (had) {
-    it->second = state;
+void MemoryStore::SetMemberStateLocked(Shard& shard, uint32_t slot,
+                                       Channel& channel, MemberRecord* record,
+                                       absl::string_view user,
+                                       const std::string& state,
+                                       absl::Time now) {
+  const uint64_t key = MemberKey(slot, record->user);
+  if (record->user & kHasState) {
+    auto it = shard.states.find(key);
+    if (it->second == state) return;
+    if (state.empty()) {
+      shard.states.erase(it);
+      record->user &= ~kHasState;
+    } else {
+      it->second = state;
+    }
   } else {
-    shard.states.emplace(m, state);
+    if (state.empty()) return;
+    shard.states.emplace(key, state);
+    record->user |= kHasState;
   }
-  const Membership& membership = shard.memberships[m];
-  EmitLocked(shard, channel, EventType::kStateChange, membership.channel,
-             membership.user, now, state);
+  EmitLocked(shard, channel, EventType::kStateChange, user, now, state,
+             channel.members.size());
+}
+
+bool MemoryStore::SweepSliceLocked(Shard& shard, Sweep& sweep, absl::Time now) {
+  const uint32_t now_tick = FloorTick(now);
+  if (!sweep.started) {
+    sweep.started = true;
+    PruneEpochsLocked(shard, now);
+    shard.wheel.Advance(now_tick, [&](uint32_t slot) {
+      // The wheel calls back synchronously, within this function's hold.
+      sweep.fired.push_back(slot);
+    });
+  }
+  size_t budget = kSweepSlice;
+  while (true) {
+    if (sweep.next_cut < sweep.cuts.size()) {
+      // The next slice of a channel with many due: those still there up to
+      // the cut (a call in between may have timed out some, or all).
+      if (budget < kSweepSlice) return false;
+      const auto& [deadline, user] = sweep.cuts[sweep.next_cut++];
+      uint32_t slot = 0;
+      Channel* channel = FindChannelLocked(
+          shard, sweep.channel, absl::Hash<absl::string_view>()(sweep.channel),
+          &slot);
+      if (channel != nullptr) {
+        size_t occupancy = channel->members.size();
+        std::vector<MemberRecord> due;
+        channel->members.EraseDueThrough(deadline, user, users_, &due);
+        budget -= std::min(budget, due.size());
+        RetireDueLocked(shard, slot, *channel, due, now, occupancy);
+        if (channel->members.empty()) {
+          FreeChannelLocked(shard, slot, *channel);
+        } else if (sweep.next_cut == sweep.cuts.size()) {
+          RescheduleLocked(shard, slot, *channel, now_tick);
+        }
+      }
+      if (sweep.next_cut < sweep.cuts.size()) return false;
+      sweep.cuts.clear();
+      sweep.next_cut = 0;
+      continue;
+    }
+    if (sweep.next == sweep.fired.size()) return true;
+    if (budget == 0) return false;
+    const uint32_t slot = sweep.fired[sweep.next++];
+    if (slot >= shard.used) continue;
+    Channel& channel = shard.channels[slot];
+    if (channel.name.empty()) continue;  // Freed since.
+    std::vector<MemberRecord> due;
+    channel.members.CollectDue(now_tick, &due);
+    if (due.size() <= budget) {
+      budget -= due.size();
+      TimeOutDueLocked(shard, slot, channel, now);
+      continue;
+    }
+    if (due.size() <= kSweepSlice) {
+      // Whole in the next slice.
+      --sweep.next;
+      return false;
+    }
+    // Too many for one slice: cut them in slices, in the order they time
+    // out.
+    SortDue(due);
+    sweep.channel = channel.name;
+    for (size_t end = kSweepSlice; end < due.size() + kSweepSlice;
+         end += kSweepSlice) {
+      const MemberRecord& last = due[std::min(end, due.size()) - 1];
+      sweep.cuts.emplace_back(last.deadline,
+                              std::string(users_.Name(last.user & kIdMask)));
+    }
+  }
 }
 
 absl::Status MemoryStore::ExpireSessions() {
   const absl::Time now = clock_->Now();
-  for (auto& shard_ptr : shards_) {
-    Shard& shard = *shard_ptr;
-    MutexLock lock(&shard.mu);
-    AdvanceLocked(shard, now);
+  std::array<Sweep, kShards> sweeps;
+  size_t left = kShards;
+  while (left > 0) {
+    size_t worked = 0;
+    for (size_t s = 0; s < kShards; ++s) {
+      if (sweeps[s].done) continue;
+      Shard& shard = *shards_[s];
+      MutexLock lock(&shard.mu);
+      sweeps[s].done = SweepSliceLocked(shard, sweeps[s], now);
+      if (sweeps[s].done) --left;
+      ++worked;
+    }
+    // One shard left with much to do: let the calls waiting for its lock
+    // in before the next slice (the lock is not fair).
+    if (left == 1 && worked == 1) absl::SleepFor(absl::Microseconds(20));
   }
   pipeline_.Tick();
   return absl::OkStatus();
 }
 
-absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
-  absl::StatusOr<std::vector<std::string>> targets =
-      Targets(request.channels, request.channel_groups);
-  if (!targets.ok()) return targets.status();
-  const std::vector<std::string>& channels = *targets;
+absl::StatusOr<StoreStats> MemoryStore::Stats() {
+  StoreStats stats;
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    MutexLock lock(&shard.mu);
+    stats.channels += shard.by_name.size();
+    stats.memberships += shard.memberships;
+    stats.sessions += shard.sessions;
+  }
+  return stats;
+}
 
+absl::Status MemoryStore::Resolve(const std::vector<std::string>& channels,
+                                  const std::vector<std::string>& groups,
+                                  Plan* plan) const {
+  const std::vector<std::string>* names = &channels;
+  if (!groups.empty()) {
+    absl::StatusOr<std::vector<std::string>> expanded = groups_.Expand(groups);
+    if (!expanded.ok()) return expanded.status();
+    plan->expanded = SortedUnion(channels, *expanded);
+    names = &plan->expanded;
+  }
+  plan->targets.clear();
+  plan->mask = 0;
+  plan->user = kNoId;
+  for (const std::string& name : *names) {
+    const size_t hash = absl::Hash<absl::string_view>()(name);
+    const size_t shard = NameTable::ShardOfHash(hash);
+    plan->targets.push_back(Target{&name, hash, shard});
+    plan->mask |= 1u << shard;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStore::PlanHeartbeat(const HeartbeatRequest& request,
+                                        Plan* plan) const {
+  if (absl::Status status =
+          Resolve(request.channels, request.channel_groups, plan);
+      !status.ok()) {
+    return status;
+  }
   // State per channel: a channel's own key wins over its groups' keys.
-  absl::flat_hash_map<std::string, const std::string*> state_of;
+  plan->state_of.clear();
   for (const auto& [key, state] : request.states) {
     if (std::binary_search(request.channels.begin(), request.channels.end(),
                            key)) {
-      state_of[key] = &state;
+      plan->state_of[key] = &state;
     }
   }
   for (const auto& [key, state] : request.states) {
@@ -633,240 +1067,437 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
     absl::StatusOr<std::vector<std::string>> members = groups_.Expand({key});
     if (!members.ok()) return members.status();
     for (const std::string& channel : *members)
-      state_of.try_emplace(channel, &state);
+      plan->state_of.try_emplace(channel, &state);
   }
-
-  const absl::Time now = clock_->Now();
-  const uint32_t now_tick = FloorTick(now);
-  const uint32_t deadline =
-      CeilTick(now + absl::Seconds(request.timeout_seconds));
-  // References held for the duration of the call; memberships take their own.
-  const Id user = users_.Acquire(request.user_id);
-  const uint32_t session = request.session_id.empty()
-                               ? kDefaultSession
-                               : sessions_.Acquire(request.session_id);
-  {
-    const uint32_t mask = ShardMask(channels);
-    ShardLocks locks(shards_, mask);
-    AdvanceShards(mask, now);
-    for (const std::string& name : channels) {
-      Shard& shard = ShardFor(name);
-      shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-      auto state_it = state_of.find(name);
-      const std::string* state =
-          state_it == state_of.end() ? nullptr : state_it->second;
-
-      Id channel_id;
-      Channel* channel = FindChannelLocked(shard, name, &channel_id);
-      if (channel == nullptr) {
-        channel_id = channel_names_.Acquire(name);  // Owned by the record.
-        const uint32_t epoch = NewEpochLocked(shard, channel_id, now);
-        channel = &shard.channels
-                       .try_emplace(channel_id, &shard.memberships,
-                                    uint64_t{epoch} << 32)
-                       .first->second;
-      }
-      const uint32_t existing = FindMember(*channel, user);
-      if (existing != kNil) {
-        TouchSessionLocked(shard, existing, session, deadline, now_tick);
-        if (state != nullptr)
-          SetMembershipStateLocked(shard, existing, *channel, *state, now);
-        continue;
-      }
-      uint32_t m;
-      if (!shard.free.empty()) {
-        m = shard.free.back();
-        shard.free.pop_back();
-      } else {
-        m = shard.used++;
-        shard.memberships.EnsureSize(shard.used);
-      }
-      users_.AddRef(user);
-      if (session != kDefaultSession) sessions_.AddRef(session);
-      shard.memberships[m] = Membership{user, channel_id, session};
-      shard.wheel.Schedule(m, deadline);
-      channel->members.insert(m);
-      user_index_.Add(user, channel_id);
-      if (state != nullptr && !state->empty()) shard.states.emplace(m, *state);
-      EmitLocked(shard, *channel, EventType::kJoin, channel_id, user, now,
-                 state != nullptr ? *state : "");
-    }
-  }
-  ReleaseSession(session);
-  users_.Release(user);
   return absl::OkStatus();
 }
 
-absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
-  absl::StatusOr<std::vector<std::string>> targets =
-      Targets(request.channels, request.channel_groups);
-  if (!targets.ok()) return targets.status();
-  const std::vector<std::string>& channels = *targets;
-
-  const absl::Time now = clock_->Now();
+absl::Status MemoryStore::HeartbeatLocked(const HeartbeatRequest& request,
+                                          const Plan& plan, absl::Time now) {
   const uint32_t now_tick = FloorTick(now);
-  LeaveResult result;
-  const uint32_t mask = ShardMask(channels);
-  ShardLocks locks(shards_, mask);
-  AdvanceShards(mask, now);
-  // Looked up under the shard locks: while they are held no membership of
-  // these channels can appear or vanish, so the ids cannot be reused there.
-  const Id user = users_.Find(request.user_id);
+  const uint32_t deadline =
+      CeilTick(now + absl::Seconds(request.timeout_seconds));
+  // The session's reference for the duration of the call; members take
+  // their own.
+  const uint32_t session = request.session_id.empty()
+                               ? kDefaultSession
+                               : sessions_.Acquire(request.session_id);
+  PrefetchChannelsLocked(plan);
+  // The first join takes a reference (Acquire), which becomes that
+  // member's.
+  Id user = UserIdLocked(request.user_id, plan);
+  bool acquired = false;
+  absl::Status status;
+  for (const Target& target : plan.targets) {
+    Shard& shard = *shards_[target.shard];
+    shard.mu.AssertHeld();  // The caller holds every shard of the plan.
+    const std::string& name = *target.name;
+    const std::string* state = nullptr;
+    if (!plan.state_of.empty()) {
+      auto it = plan.state_of.find(name);
+      if (it != plan.state_of.end()) state = it->second;
+    }
+    uint32_t slot = 0;
+    Channel* channel = LiveChannelLocked(shard, target, now, &slot);
+    if (channel != nullptr && user != kNoId) {
+      MemberRecord* record =
+          channel->members.Find(request.user_id, user, users_);
+      if (record != nullptr) {
+        TouchSessionLocked(shard, slot, *channel, record, request.user_id,
+                           session, deadline, now_tick);
+        if (state != nullptr) {
+          SetMemberStateLocked(shard, slot, *channel, record, request.user_id,
+                               *state, now);
+        }
+        continue;
+      }
+    }
+    // A join.
+    if (!acquired) {
+      user = users_.Acquire(request.user_id);
+      if (user > kIdMask) {
+        users_.Release(user);
+        status = absl::ResourceExhaustedError("too many users");
+        break;
+      }
+      acquired = true;
+    } else {
+      users_.AddRef(user);
+    }
+    const bool created = channel == nullptr;
+    if (created) channel = &NewChannelLocked(shard, target, now, &slot);
+    MemberRecord record{user, deadline};
+    const uint64_t key = MemberKey(slot, user);
+    if (session != kDefaultSession) {
+      sessions_.AddRef(session);
+      shard.named_sessions[key] = session;
+      record.user |= kNamedSession;
+    }
+    if (state != nullptr && !state->empty()) {
+      shard.states.emplace(key, *state);
+      record.user |= kHasState;
+    }
+    channel->members.Insert(request.user_id, record, users_);
+    ++shard.memberships;
+    ++shard.sessions;
+    if (created) {
+      channel->bound.store(channel->members.bound(), std::memory_order_relaxed);
+      shard.wheel.Schedule(slot, channel->members.bound());
+    } else {
+      BoundLoweredLocked(shard, slot, *channel);
+    }
+    user_index_.Add(user, Handle(shard.index, slot));
+    EmitLocked(shard, *channel, EventType::kJoin, request.user_id, now,
+               state != nullptr ? *state : "", channel->members.size());
+  }
+  ReleaseSession(session);
+  return status;
+}
+
+absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
+  Plan plan;
+  if (absl::Status status = PlanHeartbeat(request, &plan); !status.ok()) {
+    return status;
+  }
+  ShardLocks locks(shards_, plan.mask);
+  const absl::Time now = clock_->Now();
+  PruneShards(plan.mask, now);
+  return HeartbeatLocked(request, plan, now);
+}
+
+void MemoryStore::LeaveLocked(const LeaveRequest& request, const Plan& plan,
+                              absl::Time now, LeaveResult* result) {
+  const uint32_t now_tick = FloorTick(now);
+  // Looked up under the shard locks: while they are held no member of these
+  // channels can appear or vanish, so an id found is the one their members
+  // hold, and one not found is held by none of them.
+  PrefetchChannelsLocked(plan);
   const uint32_t session = request.session_id.empty()
                                ? kDefaultSession
                                : sessions_.Find(request.session_id);
-  if (user == kNoId || session == kNoId) return result;
-  for (const std::string& name : channels) {
-    Shard& shard = ShardFor(name);
-    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-    Id channel_id;
-    Channel* channel = FindChannelLocked(shard, name, &channel_id);
+  const Id user = UserIdLocked(request.user_id, plan);
+  if (session == kNoId || user == kNoId) return;
+  for (const Target& target : plan.targets) {
+    Shard& shard = *shards_[target.shard];
+    shard.mu.AssertHeld();  // The caller holds every shard of the plan.
+    uint32_t slot = 0;
+    Channel* channel = LiveChannelLocked(shard, target, now, &slot);
     if (channel == nullptr) continue;
-    const uint32_t m = FindMember(*channel, user);
-    if (m == kNil || !EndSessionLocked(shard, m, session, now_tick)) continue;
-    RemoveMembershipLocked(shard, m, EventType::kLeave, now);
-    result.channels.push_back(name);
+    MemberRecord* record = channel->members.Find(request.user_id, user, users_);
+    if (record == nullptr ||
+        !EndSessionLocked(shard, slot, *channel, record, request.user_id,
+                          session, now_tick)) {
+      continue;
+    }
+    RemoveMemberLocked(shard, slot, *channel, request.user_id, user,
+                       EventType::kLeave, now);
+    result->channels.push_back(*target.name);
   }
+}
+
+absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
+  Plan plan;
+  if (absl::Status status =
+          Resolve(request.channels, request.channel_groups, &plan);
+      !status.ok()) {
+    return status;
+  }
+  LeaveResult result;
+  ShardLocks locks(shards_, plan.mask);
+  const absl::Time now = clock_->Now();
+  PruneShards(plan.mask, now);
+  LeaveLocked(request, plan, now, &result);
   return result;
+}
+
+void MemoryStore::PrefetchChannelsLocked(const Plan& plan) {
+  for (const Target& target : plan.targets) {
+    Shard& shard = *shards_[target.shard];
+    shard.mu.AssertHeld();  // The caller holds every shard of the plan.
+    shard.by_name.prefetch(absl::string_view(*target.name));
+  }
+}
+
+void MemoryStore::PrefetchLocked(const std::vector<BatchEntry>& entries,
+                                 size_t begin, size_t end,
+                                 std::vector<Plan>& plans,
+                                 const std::vector<BatchEntryResult>& results) {
+  // Mostly cache misses otherwise, one after another: the channels' hash
+  // table slots first, then the users' ids (found together), then the
+  // channels' records and trees. Hints only: the entries before one may
+  // change what its lookups find.
+  absl::string_view users[kBatchChunk];
+  Id ids[kBatchChunk];
+  uint64_t frees[kBatchChunk];
+  size_t n = 0;
+  for (size_t i = begin; i < end; ++i) {
+    if (!results[i].status.ok()) continue;
+    PrefetchChannelsLocked(plans[i - begin]);
+    const BatchEntry& entry = entries[i];
+    users[n++] = entry.kind == BatchEntry::Kind::kHeartbeat
+                     ? entry.heartbeat.user_id
+                     : entry.leave.user_id;
+  }
+  users_.FindMany(users, n, ids, frees);
+  n = 0;
+  for (size_t i = begin; i < end; ++i) {
+    if (!results[i].status.ok()) continue;
+    Plan& plan = plans[i - begin];
+    plan.user = ids[n];
+    plan.user_frees = frees[n];
+    ++n;
+    for (const Target& target : plan.targets) {
+      Shard& shard = *shards_[target.shard];
+      shard.mu.AssertHeld();  // The caller holds every shard of the plans.
+      uint32_t slot;
+      if (const Channel* channel =
+              FindChannelLocked(shard, *target.name, target.hash, &slot)) {
+        channel->members.Prefetch();
+      }
+    }
+  }
+}
+
+std::vector<BatchEntryResult> MemoryStore::Batch(
+    const std::vector<BatchEntry>& entries) {
+  std::vector<BatchEntryResult> results(entries.size());
+  std::vector<Plan> plans(std::min(entries.size(), kBatchChunk));
+  for (size_t begin = 0; begin < entries.size(); begin += kBatchChunk) {
+    const size_t end = std::min(entries.size(), begin + kBatchChunk);
+    // Planned outside the locks (groups are expanded under the group
+    // registry's lock), then applied in order under one hold of the union
+    // of their shards' locks: each entry stays atomic, and a chunk locks
+    // each shard once instead of once per entry.
+    uint32_t mask = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const BatchEntry& entry = entries[i];
+      Plan& plan = plans[i - begin];
+      absl::Status status = entry.kind == BatchEntry::Kind::kHeartbeat
+                                ? PlanHeartbeat(entry.heartbeat, &plan)
+                                : Resolve(entry.leave.channels,
+                                          entry.leave.channel_groups, &plan);
+      results[i].status = status;
+      if (status.ok()) mask |= plan.mask;
+    }
+    ShardLocks locks(shards_, mask);
+    const absl::Time now = clock_->Now();
+    PruneShards(mask, now);
+    PrefetchLocked(entries, begin, end, plans, results);
+    for (size_t i = begin; i < end; ++i) {
+      if (!results[i].status.ok()) continue;
+      const BatchEntry& entry = entries[i];
+      if (entry.kind == BatchEntry::Kind::kHeartbeat) {
+        results[i].status =
+            HeartbeatLocked(entry.heartbeat, plans[i - begin], now);
+      } else {
+        LeaveLocked(entry.leave, plans[i - begin], now, &results[i].leave);
+      }
+    }
+  }
+  return results;
 }
 
 absl::StatusOr<SetStateResult> MemoryStore::SetState(
     const SetStateRequest& request) {
-  absl::StatusOr<std::vector<std::string>> targets =
-      Targets(request.channels, request.channel_groups);
-  if (!targets.ok()) return targets.status();
-  const std::vector<std::string>& channels = *targets;
-
+  Plan plan;
+  if (absl::Status status =
+          Resolve(request.channels, request.channel_groups, &plan);
+      !status.ok()) {
+    return status;
+  }
+  ShardLocks locks(shards_, plan.mask);
   const absl::Time now = clock_->Now();
-  const uint32_t mask = ShardMask(channels);
-  ShardLocks locks(shards_, mask);
-  AdvanceShards(mask, now);
+  PruneShards(plan.mask, now);
   const Id user = users_.Find(request.user_id);
   std::vector<std::string> absent;
-  std::vector<std::pair<Channel*, uint32_t>> present;
-  std::vector<std::string> target_names;
-  for (const std::string& name : channels) {
-    Shard& shard = ShardFor(name);
-    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-    Id channel_id;
-    Channel* channel = FindChannelLocked(shard, name, &channel_id);
-    const uint32_t m = channel == nullptr ? kNil : FindMember(*channel, user);
-    if (m != kNil) {
-      present.emplace_back(channel, m);
-      target_names.push_back(name);
+  struct Present {
+    Shard* shard;
+    uint32_t slot;
+    Channel* channel;
+    MemberRecord* record;
+    const std::string* name;
+  };
+  std::vector<Present> present;
+  for (const Target& target : plan.targets) {
+    Shard& shard = *shards_[target.shard];
+    shard.mu.AssertHeld();  // `locks` holds every shard of the plan.
+    uint32_t slot = 0;
+    Channel* channel = LiveChannelLocked(shard, target, now, &slot);
+    MemberRecord* record =
+        channel == nullptr || user == kNoId
+            ? nullptr
+            : channel->members.Find(request.user_id, user, users_);
+    if (record != nullptr) {
+      present.push_back({&shard, slot, channel, record, target.name});
     } else if (std::binary_search(request.channels.begin(),
-                                  request.channels.end(), name)) {
-      absent.push_back(name);
+                                  request.channels.end(), *target.name)) {
+      absent.push_back(*target.name);
     }
   }
   if (!absent.empty()) {
     return NotPresentError(request.user_id, absent);
   }
-  for (size_t i = 0; i < present.size(); ++i) {
-    Shard& shard = ShardFor(target_names[i]);
-    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-    SetMembershipStateLocked(shard, present[i].second, *present[i].first,
-                             request.state, now);
-  }
+  // The records found stay put: a state change moves no member.
   SetStateResult result;
-  result.channels = std::move(target_names);
+  for (const Present& target : present) {
+    Shard& shard = *target.shard;
+    shard.mu.AssertHeld();  // `locks` holds every shard of the plan.
+    SetMemberStateLocked(shard, target.slot, *target.channel, target.record,
+                         request.user_id, request.state, now);
+    result.channels.push_back(*target.name);
+  }
   result.state = request.state;
   return result;
 }
 
 absl::StatusOr<GetStateResult> MemoryStore::GetState(
     const GetStateRequest& request) {
-  absl::StatusOr<std::vector<std::string>> targets =
-      Targets(request.channels, request.channel_groups);
-  if (!targets.ok()) return targets.status();
-  const std::vector<std::string>& channels = *targets;
-
-  const absl::Time now = clock_->Now();
+  Plan plan;
+  if (absl::Status status =
+          Resolve(request.channels, request.channel_groups, &plan);
+      !status.ok()) {
+    return status;
+  }
   GetStateResult result;
-  const uint32_t mask = ShardMask(channels);
-  ShardLocks locks(shards_, mask);
-  AdvanceShards(mask, now);
+  ShardLocks locks(shards_, plan.mask);
+  const absl::Time now = clock_->Now();
+  PruneShards(plan.mask, now);
   const Id user = users_.Find(request.user_id);
-  for (const std::string& name : channels) {
-    Shard& shard = ShardFor(name);
-    shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-    Id channel_id;
-    Channel* channel = FindChannelLocked(shard, name, &channel_id);
-    const uint32_t m = channel == nullptr ? kNil : FindMember(*channel, user);
-    if (m == kNil) continue;
-    auto it = shard.states.find(m);
-    result.states.push_back(
-        ChannelState{name, it == shard.states.end() ? "" : it->second});
+  if (user == kNoId) return result;
+  for (const Target& target : plan.targets) {
+    Shard& shard = *shards_[target.shard];
+    shard.mu.AssertHeld();  // `locks` holds every shard of the plan.
+    uint32_t slot = 0;
+    Channel* channel = LiveChannelLocked(shard, target, now, &slot);
+    const MemberRecord* record =
+        channel == nullptr
+            ? nullptr
+            : channel->members.Find(request.user_id, user, users_);
+    if (record == nullptr) continue;
+    std::string state;
+    if (record->user & kHasState)
+      state = shard.states.find(MemberKey(slot, record->user))->second;
+    result.states.push_back(ChannelState{*target.name, std::move(state)});
   }
   return result;
 }
 
 absl::StatusOr<WhereNowResult> MemoryStore::WhereNow(
     const WhereNowRequest& request) {
-  const absl::Time now = clock_->Now();
-  // Expire first so the answer agrees with HereNow at the same instant.
-  for (auto& shard_ptr : shards_) {
-    Shard& shard = *shard_ptr;
-    MutexLock lock(&shard.mu);
-    AdvanceLocked(shard, now);
-  }
+  const uint32_t now_tick = FloorTick(clock_->Now());
   WhereNowResult result;
-  user_index_.ForEachChannel(request.user_id, users_, [&](Id channel) {
-    result.channels.emplace_back(channel_names_.Name(channel));
-  });
+  // Without any shard's lock: a member is present while its channel's
+  // bound (a tick at or before every member's deadline) is after now, which
+  // is the rule (nothing due) but for channels with someone due and not
+  // yet swept, looked at below.
+  uint32_t uncertain = 0;  // Shards of such channels.
+  uint32_t mask = 0;       // Shards of all the user's channels.
+  user_index_.Read(
+      request.user_id, users_,
+      [&](Id, const uint32_t* handles, uint32_t count) {
+        result.channels.reserve(count);
+        for (uint32_t i = 0; i < count; ++i) {
+          const Channel& channel = ChannelOfHandleUnlocked(handles[i]);
+          const uint32_t bit = 1u << ShardOfHandle(handles[i]);
+          mask |= bit;
+          if (NotAfter(channel.bound.load(std::memory_order_relaxed),
+                       now_tick)) {
+            uncertain |= bit;
+            continue;
+          }
+          result.channels.push_back(channel.name);
+        }
+      });
+  if (uncertain != 0) {
+    // Someone is due in one of the user's channels: answer again, exactly,
+    // holding the locks of the shards of every channel of the user (which
+    // may change before they are held: then again with more).
+    while (true) {
+      result.channels.clear();
+      bool more = false;
+      ShardLocks locks(shards_, mask);
+      user_index_.Read(
+          request.user_id, users_,
+          [&](Id user, const uint32_t* handles, uint32_t count) {
+            for (uint32_t i = 0; i < count; ++i) {
+              const uint32_t bit = 1u << ShardOfHandle(handles[i]);
+              if ((mask & bit) == 0) {
+                mask |= bit;
+                more = true;
+                continue;
+              }
+              Shard& shard = *shards_[ShardOfHandle(handles[i])];
+              shard.mu.AssertHeld();  // `locks` holds every shard in mask.
+              Channel& channel = shard.channels[SlotOfHandle(handles[i])];
+              if (NotAfter(channel.members.bound(), now_tick)) {
+                const MemberRecord* record =
+                    channel.members.Find(request.user_id, user, users_);
+                if (record == nullptr || NotAfter(record->deadline, now_tick))
+                  continue;
+              }
+              result.channels.push_back(channel.name);
+            }
+          });
+      if (!more) break;
+    }
+  }
   std::sort(result.channels.begin(), result.channels.end());
   return result;
 }
 
-void MemoryStore::DescribeLocked(Shard& shard, const Channel* channel,
+void MemoryStore::DescribeLocked(Shard& shard, uint32_t slot,
+                                 const Channel* channel,
                                  const HereNowRequest& request,
                                  ChannelOccupancy& out) {
   if (channel == nullptr) return;
   out.occupancy = static_cast<uint32_t>(channel->members.size());
   if (!request.include_user_ids || request.offset >= out.occupancy) return;
-  std::vector<std::pair<absl::string_view, uint32_t>> members;
-  members.reserve(channel->members.size());
-  for (uint32_t m : channel->members) {
-    members.emplace_back(users_.Name(shard.memberships[m].user), m);
-  }
-  const size_t end =
-      std::min<size_t>(members.size(), size_t{request.offset} + request.limit);
-  std::partial_sort(members.begin(), members.begin() + end, members.end());
-  out.occupants.reserve(end - request.offset);
-  for (size_t i = request.offset; i < end; ++i) {
-    Occupant occupant;
-    occupant.user_id = std::string(members[i].first);
-    if (request.include_state) {
-      auto it = shard.states.find(members[i].second);
-      if (it != shard.states.end()) occupant.state = it->second;
+  // The page's records first, so that their users' names (scattered in
+  // memory: a cache miss each) can be loaded ahead of copying them.
+  std::vector<MemberRecord> page;
+  page.reserve(std::min<size_t>(request.limit, out.occupancy - request.offset));
+  channel->members.ForRange(
+      request.offset, request.limit,
+      [&](const MemberRecord& record) { page.push_back(record); });
+  constexpr size_t kAhead = 16;
+  for (size_t i = 0; i < std::min(kAhead, page.size()); ++i)
+    users_.PrefetchEntry(page[i].user & kIdMask);
+  out.occupants.resize(page.size());
+  for (size_t i = 0; i < page.size(); ++i) {
+    if (i + kAhead < page.size())
+      users_.PrefetchEntry(page[i + kAhead].user & kIdMask);
+    const MemberRecord& record = page[i];
+    Occupant& occupant = out.occupants[i];
+    occupant.user_id = std::string(users_.Name(record.user & kIdMask));
+    if (request.include_state && (record.user & kHasState)) {
+      occupant.state = shard.states.find(MemberKey(slot, record.user))->second;
     }
-    out.occupants.push_back(std::move(occupant));
   }
 }
 
 absl::StatusOr<HereNowResult> MemoryStore::HereNow(
     const HereNowRequest& request) {
-  const absl::Time now = clock_->Now();
   const bool global =
       request.channels.empty() && request.channel_groups.empty();
-  std::vector<std::string> channels;
-  if (!global) {
-    absl::StatusOr<std::vector<std::string>> targets =
-        Targets(request.channels, request.channel_groups);
-    if (!targets.ok()) return targets.status();
-    channels = *std::move(targets);
-  }
-
   HereNowResult result;
   if (global) {
+    std::vector<uint32_t> slots;
     for (auto& shard_ptr : shards_) {
       Shard& shard = *shard_ptr;
       MutexLock lock(&shard.mu);
-      AdvanceLocked(shard, now);
-      for (const auto& [channel_id, channel] : shard.channels) {
+      const absl::Time now = clock_->Now();
+      PruneEpochsLocked(shard, now);
+      slots.clear();
+      for (const auto& [name, slot] : shard.by_name) slots.push_back(slot);
+      for (uint32_t slot : slots) {
+        Channel& channel = shard.channels[slot];
+        if (NotAfter(channel.members.bound(), FloorTick(now)) &&
+            !TimeOutDueLocked(shard, slot, channel, now)) {
+          continue;
+        }
         ChannelOccupancy out;
-        out.name = std::string(channel_names_.Name(channel_id));
-        DescribeLocked(shard, &channel, request, out);
+        out.name = channel.name;
+        DescribeLocked(shard, slot, &channel, request, out);
         result.channels.push_back(std::move(out));
       }
     }
@@ -875,20 +1506,26 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
                 return a.name < b.name;
               });
   } else {
-    const uint32_t mask = ShardMask(channels);
-    ShardLocks locks(shards_, mask);
-    AdvanceShards(mask, now);
-    for (const std::string& name : channels) {
-      Shard& shard = ShardFor(name);
-      shard.mu.AssertHeld();  // `locks` holds every shard of `channels`.
-      Id channel_id;
-      const Channel* channel = FindChannelLocked(shard, name, &channel_id);
-      const bool named = std::binary_search(request.channels.begin(),
-                                            request.channels.end(), name);
+    Plan plan;
+    if (absl::Status status =
+            Resolve(request.channels, request.channel_groups, &plan);
+        !status.ok()) {
+      return status;
+    }
+    ShardLocks locks(shards_, plan.mask);
+    const absl::Time now = clock_->Now();
+    PruneShards(plan.mask, now);
+    for (const Target& target : plan.targets) {
+      Shard& shard = *shards_[target.shard];
+      shard.mu.AssertHeld();  // `locks` holds every shard of the plan.
+      uint32_t slot = 0;
+      const Channel* channel = LiveChannelLocked(shard, target, now, &slot);
+      const bool named = std::binary_search(
+          request.channels.begin(), request.channels.end(), *target.name);
       if (channel == nullptr && !named) continue;  // Empty group channel.
       ChannelOccupancy out;
-      out.name = name;
-      DescribeLocked(shard, channel, request, out);
+      out.name = *target.name;
+      DescribeLocked(shard, slot, channel, request, out);
       result.channels.push_back(std::move(out));
     }
   }

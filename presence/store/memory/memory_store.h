@@ -4,14 +4,33 @@
 //   auto store = presence::NewMemoryStore(presence::MemoryStoreOptions(),
 //                                         presence::Clock::Real());
 //
-// Built for size and speed: names are interned (4-byte ids), a membership
-// is 24 bytes in flat arrays plus a slot in its channel's flat hash set and
-// its user's channel list, and deadlines sit in a hashed timing wheel
-// (TimingWheel), so expiring sessions never scans. Channels are spread over
-// 16 shards, each with its own lock; a request locks the shards of its
-// channels in ascending order, which makes it atomic. Every operation first
-// expires what is due in the shards it touches, so answers are exact even
-// between two ExpireSessions() calls.
+// Built for size and speed. Channels are spread over 16 shards, each with
+// its own lock; a request locks the shards of its channels in ascending
+// order, which makes it atomic. Per shard:
+// - each occupied channel's members are a MemberTree (member_tree.h): 8
+//   bytes per member (the user's interned id with flags, and the deadline)
+//   in a B+ tree ordered by user id, counted (a HereNow page costs
+//   O(log n + page)) and keeping lower bounds of the deadlines below each
+//   node;
+// - the channel, not each member, sits in a hashed timing wheel
+//   (TimingWheel), due at its tree's bound: expiring never scans, and a
+//   heartbeat that extends a deadline touches only its record;
+// - state, named sessions and several sessions of one member are in side
+//   tables, so the common member (default session, no state) costs its
+//   record alone.
+// Names are interned (NameTable); a user -> channels index answers
+// WhereNow without taking any shard's lock while no member of the user's
+// channels is due. All told a membership costs about 20 bytes (10M
+// memberships: bench/store/memory_footprint).
+//
+// Every call first times out what is due in the channels it touches, so
+// answers are exact even between two ExpireSessions() calls, which times
+// out the rest in slices of a few hundred per hold of a shard's lock, so
+// that a mass expiry does not stall other calls. A channel's timeouts due
+// together come in deadline order, then user-id order; a timeout event's
+// deadline is the member's deadline rounded up to the tick. Batch() applies
+// its entries in chunks, each under one hold of its shards' locks, with
+// their lookups prefetched.
 //
 // Events: its raw events go through an EventPipeline
 // (presence/internal/event_pipeline.h: active/inactive, interval mode,
@@ -46,8 +65,9 @@ struct MemoryStoreOptions {
   // Granularity of deadlines: a session times out at most one tick after its
   // deadline (plus the time until the next ExpireSessions()), never before.
   absl::Duration tick = absl::Milliseconds(10);
-  // log2 of the timing wheel's slot count per shard; 2^15 ticks of 10 ms
-  // span 327 s, so default timeouts need no extra rotation.
+  // log2 of the timing wheel's slot count per shard (it holds channels);
+  // 2^15 ticks of 10 ms span 327 s, so default timeouts need no extra
+  // rotation.
   int wheel_slot_bits = 15;
 };
 

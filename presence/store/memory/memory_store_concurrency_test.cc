@@ -163,5 +163,92 @@ TEST(MemoryStoreConcurrencyTest, ParallelTrafficKeepsIndexesConsistent) {
   store->RemoveListener(&tracker);
 }
 
+// A mass expiry in one channel is swept in slices, releasing the lock in
+// between; joins, leaves, pages and batches of that channel meanwhile keep
+// its events and answers consistent.
+TEST(MemoryStoreConcurrencyTest, MassExpiryWhileTheChannelChanges) {
+  SimulatedClock clock(absl::FromUnixSeconds(1'800'000'000));
+  Limits limits;
+  limits.min_timeout_seconds = 1;
+  MemoryStoreOptions options;
+  options.limits = limits;
+  options.events.announce_max = 100000;  // Every event individually.
+  std::unique_ptr<PresenceStore> store = NewMemoryStore(options, &clock);
+  Presence presence(store.get(), limits);
+  OccupancyTracker tracker;
+  store->AddListener(&tracker);
+  for (int round = 0; round < 3; ++round) {
+    for (int u = 0; u < 3000; ++u) {
+      HeartbeatRequest hb;
+      hb.user_id = absl::StrCat("x", u);
+      hb.channels = {"big"};
+      hb.timeout_seconds = 1 + u % 2;
+      ASSERT_TRUE(presence.Heartbeat(hb).ok());
+    }
+    clock.Advance(absl::Seconds(2));
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 rng(t + 10 * round);
+        while (!stop.load()) {
+          const std::string user =
+              absl::StrCat(rng() % 2 ? "x" : "y", rng() % 3000);
+          switch (rng() % 4) {
+            case 0: {
+              HeartbeatRequest hb;
+              hb.user_id = user;
+              hb.channels = {"big"};
+              hb.timeout_seconds = 5;
+              ASSERT_TRUE(presence.Heartbeat(hb).ok());
+              break;
+            }
+            case 1: {
+              LeaveRequest leave;
+              leave.user_id = user;
+              leave.channels = {"big"};
+              ASSERT_TRUE(presence.Leave(leave).ok());
+              break;
+            }
+            case 2: {
+              HereNowRequest here;
+              here.channels = {"big"};
+              here.offset = rng() % 3000;
+              here.limit = 100;
+              absl::StatusOr<HereNowResult> r = presence.HereNow(here);
+              ASSERT_TRUE(r.ok());
+              break;
+            }
+            case 3: {
+              BatchRequest batch;
+              for (int i = 0; i < 5; ++i) {
+                BatchEntry entry;
+                entry.heartbeat.user_id = absl::StrCat("y", rng() % 3000);
+                entry.heartbeat.channels = {"big", "other"};
+                entry.heartbeat.timeout_seconds = 5;
+                batch.entries.push_back(entry);
+              }
+              ASSERT_TRUE(presence.Batch(batch).ok());
+              break;
+            }
+          }
+        }
+      });
+    }
+    ASSERT_TRUE(store->ExpireSessions().ok());
+    stop = true;
+    for (auto& thread : threads) thread.join();
+    absl::StatusOr<HereNowResult> big = presence.HereNow({{"big"}});
+    ASSERT_TRUE(big.ok());
+    EXPECT_EQ(static_cast<int>(big->channels[0].occupancy),
+              tracker.occupancy("big"));
+  }
+  clock.Advance(absl::Seconds(10));
+  ASSERT_TRUE(store->ExpireSessions().ok());
+  EXPECT_EQ(tracker.occupancy("big"), 0);
+  EXPECT_EQ(store->Stats()->memberships, 0u);
+  store->RemoveListener(&tracker);
+}
+
 }  // namespace
 }  // namespace presence

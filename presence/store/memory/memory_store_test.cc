@@ -1,13 +1,19 @@
 #include "presence/store/memory/memory_store.h"
 
+#include <algorithm>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "presence/clock.h"
 #include "presence/presence.h"
+#include "presence/testing/event_recorder.h"
 #include "presence/testing/store_conformance.h"
 
 namespace presence {
@@ -127,6 +133,232 @@ TEST_F(MemoryStoreTest, ManyUsersAndChannelsStayConsistent) {
     ASSERT_TRUE(store_->ExpireSessions().ok());
     EXPECT_EQ(presence_->HereNow(HereNowRequest())->total_channels, 0u);
   }
+}
+
+TEST_F(MemoryStoreTest, StatsCountChannelsMembershipsAndSessions) {
+  EXPECT_EQ(store_->Stats()->channels, 0u);
+  Join("alice", "lobby", 10);
+  Join("bob", "lobby", 20);
+  Join("bob", "hall", 20);
+  HeartbeatRequest tab;
+  tab.user_id = "bob";
+  tab.channels = {"hall"};
+  tab.session_id = "tab-2";
+  tab.timeout_seconds = 20;
+  ASSERT_TRUE(presence_->Heartbeat(tab).ok());
+  absl::StatusOr<StoreStats> stats = store_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->channels, 2u);
+  EXPECT_EQ(stats->memberships, 3u);
+  EXPECT_EQ(stats->sessions, 4u);  // bob has two in hall.
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(store_->ExpireSessions().ok());
+  stats = store_->Stats();
+  EXPECT_EQ(stats->channels, 2u);
+  EXPECT_EQ(stats->memberships, 2u);
+  EXPECT_EQ(stats->sessions, 3u);
+  LeaveRequest leave;
+  leave.user_id = "bob";
+  leave.channels = {"hall", "lobby"};
+  ASSERT_TRUE(presence_->Leave(leave).ok());
+  stats = store_->Stats();
+  EXPECT_EQ(stats->channels, 1u);  // hall: tab-2 lives on.
+  EXPECT_EQ(stats->memberships, 1u);
+  EXPECT_EQ(stats->sessions, 1u);
+}
+
+TEST_F(MemoryStoreTest, TimeoutEventsCarryTheirDeadline) {
+  const absl::Time start = clock_.Now();
+  Join("alice", "lobby", 5);
+  events_.Take();
+  clock_.Advance(absl::Seconds(7));
+  ASSERT_TRUE(store_->ExpireSessions().ok());
+  std::vector<PresenceEvent> events = events_.Take();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].type, EventType::kTimeout);
+  // The deadline, to the store's 10 ms tick (rounded up, never early).
+  EXPECT_GE(events[0].deadline, start + absl::Seconds(5));
+  EXPECT_LT(events[0].deadline,
+            start + absl::Seconds(5) + absl::Milliseconds(10));
+  EXPECT_EQ(events[0].time, start + absl::Seconds(7));
+  // Other events have none.
+  Join("bob", "lobby", 5);
+  for (const PresenceEvent& e : events_.Take())
+    EXPECT_EQ(e.deadline, absl::InfinitePast()) << EventTypeName(e.type);
+}
+
+// More members due at once in one channel than ExpireSessions() times out
+// per hold of a lock: they still come in deadline, then user-id, order.
+TEST_F(MemoryStoreTest, AMassExpiryInOneChannelComesInOrder) {
+  std::vector<std::pair<int, std::string>> expected;
+  for (int i = 0; i < 900; ++i) {
+    const std::string user = absl::StrCat("u", (i * 7919) % 900);
+    const int timeout = 1 + i % 3;
+    Join(user, "big", timeout);
+    expected.emplace_back(timeout, user);
+  }
+  Join("stays", "big", 100);
+  events_.Take();
+  std::sort(expected.begin(), expected.end());
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(store_->ExpireSessions().ok());
+  std::vector<PresenceEvent> events = events_.Take();
+  ASSERT_EQ(events.size(), expected.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].type, EventType::kTimeout);
+    EXPECT_EQ(events[i].user_id, expected[i].second) << i;
+    EXPECT_EQ(events[i].occupancy, 900 - i);
+  }
+  EXPECT_EQ(presence_->HereNow({})->total_occupancy, 1u);
+}
+
+TEST_F(MemoryStoreTest, WhereNowIsExactBetweenSweeps) {
+  Join("alice", "short", 5);
+  Join("alice", "long", 50);
+  Join("bob", "long", 5);            // Due with alice still present in `long`.
+  clock_.Advance(absl::Seconds(6));  // No ExpireSessions().
+  absl::StatusOr<WhereNowResult> alice = presence_->WhereNow({"alice"});
+  ASSERT_TRUE(alice.ok());
+  EXPECT_THAT(alice->channels, testing::ElementsAre("long"));
+  EXPECT_THAT(presence_->WhereNow({"bob"})->channels, testing::IsEmpty());
+}
+
+TEST_F(MemoryStoreTest, PagesOfABigChannelFollowUserIdOrder) {
+  std::vector<std::string> users;
+  for (int i = 0; i < 5000; ++i) {
+    users.push_back(absl::StrCat("user-", (i * 7919) % 5000));
+    Join(users.back(), "big", 60);
+  }
+  std::sort(users.begin(), users.end());
+  std::mt19937 rng(1);
+  for (int round = 0; round < 50; ++round) {
+    HereNowRequest request;
+    request.channels = {"big"};
+    request.offset = rng() % 5200;
+    request.limit = 1 + rng() % 300;
+    absl::StatusOr<HereNowResult> page = presence_->HereNow(request);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->channels[0].occupancy, 5000u);
+    std::vector<std::string> got;
+    for (const Occupant& o : page->channels[0].occupants)
+      got.push_back(o.user_id);
+    std::vector<std::string> want(
+        users.begin() + std::min<size_t>(request.offset, users.size()),
+        users.begin() +
+            std::min<size_t>(request.offset + request.limit, users.size()));
+    ASSERT_EQ(got, want) << request.offset << " " << request.limit;
+  }
+}
+
+// Batch() applies each entry as Heartbeat() or Leave() would: two stores,
+// one fed batches and one the same entries one call at a time, give the
+// same answers and the same events.
+TEST(MemoryStoreBatchTest, BatchesMatchSingleCalls) {
+  Limits limits;
+  limits.min_timeout_seconds = 1;
+  limits.max_channels_per_group = 4;
+  MemoryStoreOptions options;
+  options.limits = limits;
+  options.events.announce_max = 3;
+  options.events.interval = absl::Seconds(2);
+  SimulatedClock batch_clock{absl::FromUnixSeconds(1'800'000'000)};
+  SimulatedClock single_clock{absl::FromUnixSeconds(1'800'000'000)};
+  auto batch_store = NewMemoryStore(options, &batch_clock);
+  auto single_store = NewMemoryStore(options, &single_clock);
+  Presence batched(batch_store.get(), limits);
+  Presence single(single_store.get(), limits);
+  EventRecorder batch_events, single_events;
+  batch_store->AddListener(&batch_events);
+  single_store->AddListener(&single_events);
+  for (Presence* p : {&batched, &single}) {
+    ASSERT_TRUE(p->AddChannelsToGroup("g1", {"c1", "c2", "c3"}).ok());
+    ASSERT_TRUE(p->AddChannelsToGroup("g2", {"c3", "c4"}).ok());
+  }
+  auto render = [](const std::vector<PresenceEvent>& events) {
+    std::map<std::string, std::vector<std::string>> by_channel;
+    for (const PresenceEvent& e : events) {
+      by_channel[e.channel].push_back(absl::StrCat(
+          EventTypeName(e.type), " ", e.user_id, " ", e.occupancy, " ",
+          e.sequence, " ", e.state, " ", absl::StrJoin(e.joined, ","), "/",
+          absl::StrJoin(e.left, ","), "/", absl::StrJoin(e.timed_out, ",")));
+    }
+    std::string out;
+    for (const auto& [channel, lines] : by_channel)
+      absl::StrAppend(&out, channel, ":\n", absl::StrJoin(lines, "\n"), "\n");
+    return out;
+  };
+  std::mt19937 rng(5);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  for (int round = 0; round < 300; ++round) {
+    BatchRequest request;
+    for (int n = 1 + pick(40); n > 0; --n) {
+      BatchEntry entry;
+      const std::string user = absl::StrCat("u", pick(12));
+      const std::string session =
+          pick(3) == 0 ? absl::StrCat("s", pick(3)) : "";
+      std::vector<std::string> channels;
+      for (int c = pick(4); c > 0; --c)
+        channels.push_back(absl::StrCat("c", pick(8)));
+      std::vector<std::string> groups;
+      if (pick(5) == 0) groups.push_back(pick(4) == 0 ? "missing" : "g1");
+      if (channels.empty() && groups.empty()) channels.push_back("c0");
+      if (pick(4) == 0) {
+        entry.kind = BatchEntry::Kind::kLeave;
+        entry.leave.user_id = user;
+        entry.leave.session_id = session;
+        entry.leave.channels = channels;
+        entry.leave.channel_groups = groups;
+      } else {
+        entry.heartbeat.user_id = user;
+        entry.heartbeat.session_id = session;
+        entry.heartbeat.channels = channels;
+        entry.heartbeat.channel_groups = groups;
+        entry.heartbeat.timeout_seconds = 1 + pick(5);
+        if (pick(3) == 0 && !channels.empty()) {
+          entry.heartbeat.states.emplace_back(
+              channels[0], absl::StrCat(R"({"n":)", pick(3), "}"));
+        }
+      }
+      request.entries.push_back(std::move(entry));
+    }
+    std::vector<std::string> singles;
+    for (const BatchEntry& entry : request.entries) {
+      if (entry.kind == BatchEntry::Kind::kHeartbeat) {
+        absl::StatusOr<HeartbeatResult> r = single.Heartbeat(entry.heartbeat);
+        singles.push_back(r.ok() ? "ok" : std::string(r.status().message()));
+      } else {
+        absl::StatusOr<LeaveResult> r = single.Leave(entry.leave);
+        singles.push_back(r.ok() ? absl::StrJoin(r->channels, ",")
+                                 : std::string(r.status().message()));
+      }
+    }
+    absl::StatusOr<BatchResult> result = batched.Batch(request);
+    ASSERT_TRUE(result.ok());
+    ASSERT_EQ(result->results.size(), request.entries.size());
+    for (size_t i = 0; i < request.entries.size(); ++i) {
+      const BatchEntryResult& r = result->results[i];
+      const std::string got =
+          !r.status.ok() ? std::string(r.status.message())
+          : request.entries[i].kind == BatchEntry::Kind::kHeartbeat
+              ? "ok"
+              : absl::StrJoin(r.leave.channels, ",");
+      // Batch errors name the entry ("entries[3]: ...").
+      EXPECT_TRUE(absl::EndsWith(got, singles[i]))
+          << "round " << round << " entry " << i << ": " << got << " vs "
+          << singles[i];
+    }
+    ASSERT_EQ(render(batch_events.Take()), render(single_events.Take()))
+        << "round " << round;
+    const absl::Duration step = absl::Milliseconds(10 * (1 + pick(150)));
+    batch_clock.Advance(step);
+    single_clock.Advance(step);
+    ASSERT_TRUE(batch_store->ExpireSessions().ok());
+    ASSERT_TRUE(single_store->ExpireSessions().ok());
+    ASSERT_EQ(render(batch_events.Take()), render(single_events.Take()))
+        << "round " << round << " expiry";
+  }
+  batch_store->RemoveListener(&batch_events);
+  single_store->RemoveListener(&single_events);
 }
 
 }  // namespace

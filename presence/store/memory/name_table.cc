@@ -1,16 +1,29 @@
 #include "presence/store/memory/name_table.h"
 
 #include <cassert>
+#include <cstring>
 
-#include "absl/hash/hash.h"
+#include "absl/container/inlined_vector.h"
 
 namespace presence {
+
+void NameTable::Entry::Set(absl::string_view name) {
+  Clear();
+  size = static_cast<uint32_t>(name.size());
+  char* to = data.small;
+  if (size > kInline) to = data.large = new char[size];
+  std::memcpy(to, name.data(), size);
+}
+
+void NameTable::Entry::Clear() {
+  if (size > kInline) delete[] data.large;
+  size = 0;
+}
 
 NameTable::NameTable() = default;
 
 size_t NameTable::ShardOf(absl::string_view name) {
-  // The top bits: flat_hash_map uses the low ones of its own hash.
-  return (absl::Hash<absl::string_view>()(name) >> 52) & (kShards - 1);
+  return ShardOfHash(absl::Hash<absl::string_view>()(name));
 }
 
 NameTable::Id NameTable::Acquire(absl::string_view name) {
@@ -19,22 +32,21 @@ NameTable::Id NameTable::Acquire(absl::string_view name) {
   MutexLock lock(&shard.mu);
   auto it = shard.index.find(name);
   if (it != shard.index.end()) {
-    ++shard.entries[it->second].refs;
-    return MakeId(s, it->second);
+    ++shard.entries[*it].refs;
+    return MakeId(s, *it);
   }
   uint32_t slot;
-  if (shard.free_head != kNoId) {
-    slot = shard.free_head;
-    shard.free_head = shard.entries[slot].next_free;
+  if (!shard.free.empty()) {
+    slot = shard.free.back();
+    shard.free.pop_back();
   } else {
     slot = shard.used++;
     shard.entries.EnsureSize(shard.used);
   }
   Entry& entry = shard.entries[slot];
-  entry.name.assign(name.data(), name.size());
+  entry.Set(name);
   entry.refs = 1;
-  entry.next_free = kNoId;
-  shard.index.emplace(absl::string_view(entry.name), slot);
+  shard.index.insert(slot);
   return MakeId(s, slot);
 }
 
@@ -53,10 +65,10 @@ void NameTable::Release(Id id) {
   Entry& entry = shard.entries[slot];
   assert(entry.refs > 0);
   if (--entry.refs > 0) return;
-  shard.index.erase(absl::string_view(entry.name));
-  std::string().swap(entry.name);
-  entry.next_free = shard.free_head;
-  shard.free_head = slot;
+  shard.index.erase(slot);  // Hashes the name: before it is cleared.
+  entry.Clear();
+  shard.frees.fetch_add(1, std::memory_order_release);
+  shard.free.push_back(slot);
 }
 
 NameTable::Id NameTable::Find(absl::string_view name) const {
@@ -64,7 +76,34 @@ NameTable::Id NameTable::Find(absl::string_view name) const {
   const Shard& shard = shards_[s];
   MutexLock lock(&shard.mu);
   auto it = shard.index.find(name);
-  return it == shard.index.end() ? kNoId : MakeId(s, it->second);
+  return it == shard.index.end() ? kNoId : MakeId(s, *it);
+}
+
+void NameTable::FindMany(const absl::string_view* names, size_t n, Id* ids,
+                         uint64_t* frees) const {
+  absl::InlinedVector<uint8_t, 64> shard_of(n);
+  uint32_t mask = 0;
+  for (size_t i = 0; i < n; ++i) {
+    shard_of[i] = static_cast<uint8_t>(ShardOf(names[i]));
+    mask |= 1u << shard_of[i];
+  }
+  // Every shard involved at once (in ascending order; other callers hold
+  // one at a time), so that the lookups' memory loads overlap: first the
+  // index slots, then the lookups (whose name comparisons miss the cache
+  // independently of each other).
+  for (size_t s = 0; s < kShards; ++s) {
+    if (mask & (1u << s)) shards_[s].mu.Lock();
+  }
+  for (size_t i = 0; i < n; ++i) shards_[shard_of[i]].index.prefetch(names[i]);
+  for (size_t i = 0; i < n; ++i) {
+    const Shard& shard = shards_[shard_of[i]];
+    auto it = shard.index.find(names[i]);
+    ids[i] = it == shard.index.end() ? kNoId : MakeId(shard_of[i], *it);
+    frees[i] = shard.frees.load(std::memory_order_relaxed);
+  }
+  for (size_t s = kShards; s-- > 0;) {
+    if (mask & (1u << s)) shards_[s].mu.Unlock();
+  }
 }
 
 absl::string_view NameTable::Name(Id id) const {
@@ -73,7 +112,7 @@ absl::string_view NameTable::Name(Id id) const {
   // the id through a happens-before edge after the name was written (as
   // ChunkedVector requires of lock-free readers), while ChunkedVector never
   // moves an element when it grows.
-  return shards_[ShardOf(id)].entries[SlotOf(id)].name;
+  return shards_[ShardOf(id)].entries[SlotOf(id)].name();
 }
 
 size_t NameTable::size() const {
@@ -90,11 +129,11 @@ size_t NameTable::MemoryBytes() const {
   for (const Shard& shard : shards_) {
     MutexLock lock(&shard.mu);
     bytes += shard.entries.AllocatedBytes();
-    bytes += shard.index.capacity() *
-             (sizeof(std::pair<absl::string_view, uint32_t>) + 1);
+    bytes += shard.index.capacity() * (sizeof(uint32_t) + 1);
+    bytes += shard.free.capacity() * sizeof(uint32_t);
     for (uint32_t slot = 0; slot < shard.used; ++slot) {
-      const std::string& name = shard.entries[slot].name;
-      if (name.capacity() > 15) bytes += name.capacity() + 1;
+      const Entry& entry = shard.entries[slot];
+      if (entry.size > Entry::kInline) bytes += entry.size;
     }
   }
   return bytes;

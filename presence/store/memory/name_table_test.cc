@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace presence {
@@ -47,6 +48,37 @@ TEST(NameTableTest, FreedIdsAreReusedAndLongNamesSurvive) {
   bool reused = false;
   for (NameTable::Id id : ids) reused |= id == a;
   EXPECT_TRUE(reused);
+}
+
+TEST(NameTableTest, FindManyFindsWhatFindFinds) {
+  NameTable names;
+  std::vector<std::string> all;
+  std::vector<NameTable::Id> held;
+  for (int i = 0; i < 200; ++i) {
+    all.push_back("n" + std::to_string(i));
+    if (i % 3 != 0) held.push_back(names.Acquire(all.back()));
+  }
+  std::vector<absl::string_view> views(all.begin(), all.end());
+  std::vector<NameTable::Id> ids(all.size());
+  std::vector<uint64_t> frees(all.size());
+  names.FindMany(views.data(), views.size(), ids.data(), frees.data());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(ids[i], names.Find(all[i])) << all[i];
+    EXPECT_EQ(frees[i], names.Frees(NameTable::ShardOf(all[i])));
+  }
+  for (NameTable::Id id : held) names.Release(id);
+}
+
+TEST(NameTableTest, FreesCountsFreedNamesPerShard) {
+  NameTable names;
+  const NameTable::Id a = names.Acquire("a");
+  const size_t shard = NameTable::ShardOf(a);
+  const uint64_t before = names.Frees(shard);
+  names.AddRef(a);
+  names.Release(a);  // Still referenced: not freed.
+  EXPECT_EQ(names.Frees(shard), before);
+  names.Release(a);
+  EXPECT_EQ(names.Frees(shard), before + 1);
 }
 
 TEST(NameTableTest, ConcurrentAcquireAndRelease) {

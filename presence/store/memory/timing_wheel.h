@@ -1,10 +1,11 @@
 // TimingWheel: a hashed timing wheel of deadlines for up to 2^32 nodes.
 //
-// The memory store keeps one node per (channel, user) membership, scheduled
-// at the membership's deadline. Scheduling, rescheduling and cancelling are
-// O(1) (a doubly linked list per slot, threaded through a node array), and
-// Advance() touches only the slots between the last tick and now, so a
-// million live timers cost nothing until they are due. Time is in ticks
+// The memory store keeps one node per occupied channel, scheduled at a tick
+// at or before its members' earliest deadline (MemberTree::bound()).
+// Scheduling, rescheduling and cancelling are O(1) (a doubly linked list
+// per slot, threaded through a node array), and Advance() touches only the
+// slots between the last tick and now, so a million live timers cost
+// nothing until they are due. Time is in ticks
 // (the store uses 10 ms); ticks are uint32 and compared modulo 2^32, so
 // deadlines must lie within 2^31 ticks of the current tick.
 //
