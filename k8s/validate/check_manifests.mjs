@@ -9,7 +9,8 @@
 // field, then "N checks passed, N failed"; exits 1 if any failed.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 
@@ -360,6 +361,14 @@ function checkServer(overlay, objects, binary, flags) {
     `--metrics_address port ${metrics.port} is not the container port metrics (${ports.get("metrics")})`);
   expect(ALL_INTERFACES.has(metrics.host), where(field("args")),
     `--metrics_address host ${metrics.host} is unreachable for Prometheus; use 0.0.0.0`);
+  // The PubNub HTTP API is optional; when on, it has its own named port.
+  const http = hostPort(value("http_address") ?? "");
+  expect((http.port ?? undefined) === ports.get("http"), where(field("args")),
+    `--http_address port ${http.port} is not the container port http (${ports.get("http")})`);
+  if (http.port !== null) {
+    expect(ALL_INTERFACES.has(http.host), where(field("args")),
+      `--http_address host ${http.host} is unreachable from Services; use 0.0.0.0`);
+  }
 
   const annotations = workload.spec.template.metadata?.annotations ?? {};
   expect(annotations["prometheus.io/scrape"] === "true", where("spec.template.metadata.annotations"),
@@ -412,6 +421,21 @@ function checkServer(overlay, objects, binary, flags) {
     expect(workload.spec.strategy?.type === "Recreate", where("spec.strategy.type"),
       "the embedded store needs Recreate (a rolling update runs two pods with split state)");
     expect(!autoscaler, at(overlay, autoscaler ?? workload), "the embedded store cannot be autoscaled");
+    // Its data directory must be on a writable volume (the root file
+    // system is read-only), and one that outlives the pod.
+    const dataDir = value("data_dir");
+    if (dataDir) {
+      const mount = (container.volumeMounts ?? []).find(
+        (m) => dataDir === m.mountPath || dataDir.startsWith(`${m.mountPath.replace(/\/$/, "")}/`));
+      expect(mount && !mount.readOnly, where(field("volumeMounts")),
+        `--data_dir=${dataDir} is not under a writable volumeMount`);
+      const volume = (pod.volumes ?? []).find((v) => v.name === mount?.name);
+      expect(!mount || volume?.persistentVolumeClaim, where("spec.template.spec.volumes"),
+        `the volume of --data_dir (${mount?.name}) must be a persistentVolumeClaim (an emptyDir dies with the pod)`);
+      const claim = volume?.persistentVolumeClaim?.claimName;
+      expect(!claim || objects.some((o) => o.kind === "PersistentVolumeClaim" && o.metadata.name === claim),
+        where("spec.template.spec.volumes"), `PersistentVolumeClaim ${claim} is not in the overlay`);
+    }
   } else if (store === "redis") {
     expect(parseFlags(args).some((f) => f.name === "redis_url"), where(field("args")), "--store=redis needs --redis_url");
     expect(autoscaler && autoscaler.spec.minReplicas >= 2, where("spec.replicas"),
@@ -483,6 +507,10 @@ function checkDockerfile(file, binary, rootpath, flags, servers) {
     `must be 0.0.0.0:${grpcPort} (the manifests' grpc port), is ${listen.host}:${listen.port}`);
   expect(metrics.port === metricsPort && ALL_INTERFACES.has(metrics.host), where("CMD --metrics_address"),
     `must be 0.0.0.0:${metricsPort} (the manifests' metrics port), is ${metrics.host}:${metrics.port}`);
+  const http = hostPort(flagValue(flags, args, "http_address"));
+  const httpPort = servers[0]?.ports.get("http") ?? null;
+  expect(http.port === httpPort && (httpPort === null || ALL_INTERFACES.has(http.host)), where("CMD --http_address"),
+    `must be 0.0.0.0:${httpPort} (the manifests' http port), is ${http.host}:${http.port}`);
 
   // The user.
   const user = instructions(runtime, "USER").at(-1)?.text;
@@ -539,7 +567,11 @@ function expandArgs(server) {
     const fromSecret = encoded ? Buffer.from(encoded, "base64").toString() : secret?.stringData?.[ref.key];
     values.set(variable.name, variable.value ?? fromSecret);
   }
-  return server.args.map((arg) => arg.replace(/\$\((\w+)\)/g, (all, name) => values.get(name) ?? all));
+  // The data directory's volume is a fresh directory here.
+  const data = mkdtempSync(path.join(process.env.TEST_TMPDIR ?? tmpdir(), "data-"));
+  return server.args
+    .map((arg) => arg.replace(/\$\((\w+)\)/g, (all, name) => values.get(name) ?? all))
+    .map((arg) => arg.replace(/^--data_dir=.*/, `--data_dir=${data}/data`));
 }
 
 async function checkRunning(server, binary, buf) {

@@ -33,7 +33,8 @@ export async function closedPort() {
 export function startServer(binary, args, { waitFor = null } = {}) {
   const child = spawn(
     binary,
-    [...args, "--listen_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0"],
+    [...args, "--listen_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0",
+     ...(args.some((a) => a.startsWith("--http_address=")) ? ["--http_address=127.0.0.1:0"] : [])],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   running.add(child);
