@@ -4,6 +4,11 @@
 #define PRESENCE_LIMITS_H_
 
 #include <cstdint>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 
 namespace presence {
 
@@ -28,7 +33,41 @@ struct Limits {
   uint32_t max_here_now_limit = 1000;
   // Entries (heartbeats and leaves) in one batch request.
   uint32_t max_batch_entries = 10000;
+  // Enforced by the stores, atomically with the heartbeat they refuse
+  // (RESOURCE_EXHAUSTED naming the user, the limit and its value; nothing
+  // changes). 0 is unlimited.
+  // Live sessions (distinct session ids, across channels) of one user: a
+  // heartbeat with a session id the user does not have yet is refused when
+  // the user has this many.
+  uint32_t max_sessions_per_user = 0;
+  // Channels one user is present on: a heartbeat that would add channels
+  // beyond this many is refused (one on channels the user is already on
+  // passes).
+  uint32_t max_channels_per_user = 0;
 };
+
+// The per-user limits above, as their errors name them.
+enum class UserLimit { kSessionsPerUser, kChannelsPerUser };
+
+// "max_sessions_per_user", "max_channels_per_user": the name in the error's
+// message.
+inline absl::string_view UserLimitName(UserLimit limit) {
+  return limit == UserLimit::kSessionsPerUser ? "max_sessions_per_user"
+                                              : "max_channels_per_user";
+}
+
+// Which per-user limit refused a request, if `status` is such a refusal
+// (for transports that count them).
+inline std::optional<UserLimit> UserLimitOf(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) {
+    return std::nullopt;
+  }
+  for (UserLimit limit :
+       {UserLimit::kSessionsPerUser, UserLimit::kChannelsPerUser}) {
+    if (absl::StrContains(status.message(), UserLimitName(limit))) return limit;
+  }
+  return std::nullopt;
+}
 
 }  // namespace presence
 

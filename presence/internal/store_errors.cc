@@ -25,4 +25,18 @@ absl::Status NotPresentError(absl::string_view user,
       " (state can only be set where the user is present)"));
 }
 
+absl::Status UserLimitError(absl::string_view user, UserLimit limit,
+                            uint32_t value, size_t count) {
+  if (limit == UserLimit::kSessionsPerUser) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "user '", user, "' has ", count, " sessions; ", UserLimitName(limit),
+        " is ", value,
+        ": a heartbeat with another session_id is refused until one of them "
+        "leaves or times out"));
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("user '", user, "' would be present on ", count,
+                   " channels; ", UserLimitName(limit), " is ", value));
+}
+
 }  // namespace presence

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "presence/limits.h"
 
 namespace presence {
 
@@ -23,6 +24,12 @@ absl::Status GroupFullError(absl::string_view group, size_t would_hold,
 // FAILED_PRECONDITION: SetState on channels where the user is not present.
 absl::Status NotPresentError(absl::string_view user,
                              const std::vector<std::string>& channels);
+
+// RESOURCE_EXHAUSTED: a heartbeat a per-user limit refuses (`value` is the
+// limit's; `count` the user's sessions now, or the channels the user would
+// be present on). Names the user and the limit (UserLimitName).
+absl::Status UserLimitError(absl::string_view user, UserLimit limit,
+                            uint32_t value, size_t count);
 
 }  // namespace presence
 

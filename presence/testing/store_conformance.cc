@@ -1,7 +1,9 @@
 #include "presence/testing/store_conformance.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -888,6 +890,160 @@ TEST_P(StoreConformanceTest, UsersAreIsolated) {
   EXPECT_THAT(WhereNow(*presence_, "nobody"), IsEmpty());
   EXPECT_EQ(presence_->SetState(SetStateOf("bob", {"a"}, "{}")).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// The per-user limits are enforced by the store in the heartbeat's atomic
+// step: a refused heartbeat changes nothing, and concurrent heartbeats
+// cannot together pass a limit.
+HeartbeatRequest BeatOf(const std::string& user,
+                        std::vector<std::string> channels,
+                        const std::string& session = "",
+                        uint32_t timeout_seconds = 60) {
+  HeartbeatRequest request;
+  request.user_id = user;
+  request.channels = std::move(channels);
+  request.session_id = session;
+  request.timeout_seconds = timeout_seconds;
+  return request;
+}
+
+TEST_P(StoreConformanceTest, SessionsPerUserLimitRefusesANewSession) {
+  store_->RemoveListener(&events_);
+  presence_.reset();
+  store_.reset();
+  config_.limits.max_sessions_per_user = 2;
+  store_ = GetParam().make(&clock_, config_);
+  presence_ = std::make_unique<Presence>(store_.get(), limits_);
+  store_->AddListener(&events_);
+
+  Join("alice", {"lobby"}, 60, "phone");
+  Join("alice", {"hall"}, 5, "laptop");
+  Join("bob", {"lobby"}, 60, "one");
+  Join("bob", {"lobby"}, 60, "two");
+  TakeEvents();
+  absl::Status refused =
+      presence_->Heartbeat(BeatOf("alice", {"lobby", "attic"}, "tablet"))
+          .status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              testing::AllOf(testing::HasSubstr("'alice'"),
+                             testing::HasSubstr("max_sessions_per_user is 2")));
+  EXPECT_EQ(UserLimitOf(refused), UserLimit::kSessionsPerUser);
+  // Nothing changed.
+  EXPECT_THAT(TakeEvents(), IsEmpty());
+  EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("hall", "lobby"));
+  // Sessions the user has go on, anywhere.
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"attic"}, "phone")).ok());
+  // Once a session times out, another may start.
+  Advance(absl::Seconds(6));
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"lobby"}, "tablet")).ok());
+  EXPECT_EQ(
+      presence_->Heartbeat(BeatOf("alice", {"lobby"}, "watch")).status().code(),
+      absl::StatusCode::kResourceExhausted);
+  // A leave ends a session too.
+  ASSERT_TRUE(
+      presence_->Leave(LeaveOf("alice", {"lobby", "attic"}, "phone")).ok());
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"lobby"}, "watch")).ok());
+}
+
+TEST_P(StoreConformanceTest, ChannelsPerUserLimitRefusesMoreChannels) {
+  store_->RemoveListener(&events_);
+  presence_.reset();
+  store_.reset();
+  config_.limits.max_channels_per_user = 2;
+  store_ = GetParam().make(&clock_, config_);
+  presence_ = std::make_unique<Presence>(store_.get(), limits_);
+  store_->AddListener(&events_);
+
+  Join("alice", {"a"});
+  TakeEvents();
+  absl::Status refused =
+      presence_->Heartbeat(BeatOf("alice", {"b", "c"})).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              testing::AllOf(testing::HasSubstr("'alice'"),
+                             testing::HasSubstr("max_channels_per_user is 2")));
+  EXPECT_EQ(UserLimitOf(refused), UserLimit::kChannelsPerUser);
+  EXPECT_THAT(TakeEvents(), IsEmpty());
+  EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("a"));
+  // Up to the limit, and again on the same channels, with any session.
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"a", "b"})).ok());
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"a", "b"}, "s")).ok());
+  // Through a group too.
+  ASSERT_TRUE(presence_->AddChannelsToGroup("g", {"b", "c"}).ok());
+  HeartbeatRequest by_group = BeatOf("alice", {});
+  by_group.channel_groups = {"g"};
+  EXPECT_EQ(presence_->Heartbeat(by_group).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // Other users are not affected.
+  Join("bob", {"a", "b"});
+  // Leaving makes room.
+  ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"a"})).ok());
+  ASSERT_TRUE(presence_->Leave(LeaveOf("alice", {"a"}, "s")).ok());
+  EXPECT_TRUE(presence_->Heartbeat(BeatOf("alice", {"c"})).ok());
+  EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("b", "c"));
+}
+
+TEST_P(StoreConformanceTest, UserLimitsRefuseOnlyTheirBatchEntry) {
+  store_->RemoveListener(&events_);
+  presence_.reset();
+  store_.reset();
+  config_.limits.max_channels_per_user = 2;
+  store_ = GetParam().make(&clock_, config_);
+  presence_ = std::make_unique<Presence>(store_.get(), limits_);
+  store_->AddListener(&events_);
+
+  BatchRequest batch;
+  for (const auto& [user, channel] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"alice", "a"}, {"alice", "b"}, {"alice", "c"}, {"bob", "c"}}) {
+    BatchEntry entry;
+    entry.heartbeat = BeatOf(user, {channel});
+    batch.entries.push_back(std::move(entry));
+  }
+  absl::StatusOr<BatchResult> result = presence_->Batch(batch);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->results.size(), 4u);
+  EXPECT_TRUE(result->results[0].status.ok());
+  EXPECT_TRUE(result->results[1].status.ok());
+  EXPECT_EQ(result->results[2].status.code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(result->results[3].status.ok());
+  EXPECT_THAT(WhereNow(*presence_, "alice"), ElementsAre("a", "b"));
+  EXPECT_THAT(WhereNow(*presence_, "bob"), ElementsAre("c"));
+}
+
+TEST_P(StoreConformanceTest, UserLimitsHoldUnderConcurrentHeartbeats) {
+  store_->RemoveListener(&events_);
+  presence_.reset();
+  store_.reset();
+  config_.limits.max_sessions_per_user = 3;
+  config_.limits.max_channels_per_user = 3;
+  store_ = GetParam().make(&clock_, config_);
+  presence_ = std::make_unique<Presence>(store_.get(), limits_);
+  store_->AddListener(&events_);
+
+  constexpr int kThreads = 8;
+  std::atomic<int> sessions_ok{0};
+  std::atomic<int> channels_ok{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // A new session of alice each, and a new channel of bob each.
+      if (presence_->Heartbeat(BeatOf("alice", {"lobby"}, absl::StrCat("s", t)))
+              .ok()) {
+        ++sessions_ok;
+      }
+      if (presence_->Heartbeat(BeatOf("bob", {absl::StrCat("c", t)})).ok()) {
+        ++channels_ok;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(sessions_ok.load(), 3);
+  EXPECT_EQ(channels_ok.load(), 3);
+  EXPECT_EQ(WhereNow(*presence_, "bob").size(), 3u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
@@ -295,7 +296,9 @@ class MemoryStore : public PresenceStore {
         tick_ns_(absl::ToInt64Nanoseconds(options.tick)),
         start_(clock->Now()),
         pipeline_(options.events, clock),
-        groups_(options.limits.max_channels_per_group, &raw_listeners_) {
+        groups_(options.limits.max_channels_per_group, &raw_listeners_),
+        max_sessions_per_user_(options.limits.max_sessions_per_user),
+        max_channels_per_user_(options.limits.max_channels_per_user) {
     for (size_t s = 0; s < kShards; ++s)
       shards_[s] = std::make_unique<Shard>(s, options);
     raw_listeners_.Add(&pipeline_);
@@ -424,6 +427,27 @@ class MemoryStore : public PresenceStore {
   // Heartbeat and Leave with every shard of the plan locked, at `now`.
   absl::Status HeartbeatLocked(const HeartbeatRequest& request,
                                const Plan& plan, absl::Time now);
+
+  // The per-user limits (max_sessions_per_user, max_channels_per_user).
+  // With either on, a heartbeat holds its user's UserLimitMutex() and then
+  // locks the shards of its plan and of the user's channels, so that the
+  // check (CheckUserLimitsLocked) and the change are one atomic step: only
+  // a heartbeat of the same user could add to what is counted, and it waits
+  // for the lock. Batch() then applies entries one by one.
+  bool UserLimitsOn() const {
+    return max_sessions_per_user_ != 0 || max_channels_per_user_ != 0;
+  }
+  Mutex& UserLimitMutex(absl::string_view user) {
+    return user_limit_mu_[absl::Hash<absl::string_view>()(user) %
+                          user_limit_mu_.size()];
+  }
+  // The shards of the user's channels now.
+  uint32_t UserShardMask(absl::string_view user);
+  // RESOURCE_EXHAUSTED (UserLimitError) when the heartbeat would break a
+  // per-user limit, counted at `now` (live: a deadline after it), with
+  // every shard of the plan and of the user's channels locked.
+  absl::Status CheckUserLimitsLocked(const HeartbeatRequest& request,
+                                     const Plan& plan, absl::Time now);
   void LeaveLocked(const LeaveRequest& request, const Plan& plan,
                    absl::Time now, LeaveResult* result);
 
@@ -592,6 +616,10 @@ class MemoryStore : public PresenceStore {
   EventPipeline pipeline_;
   ListenerList raw_listeners_;
   ChannelGroupRegistry groups_;
+  const uint32_t max_sessions_per_user_;
+  const uint32_t max_channels_per_user_;
+  // See UserLimitMutex(): taken before any shard lock.
+  std::array<Mutex, 64> user_limit_mu_;
 };
 
 struct MemoryStore::Sweep {
@@ -1154,10 +1182,104 @@ absl::Status MemoryStore::HeartbeatLocked(const HeartbeatRequest& request,
   return status;
 }
 
+uint32_t MemoryStore::UserShardMask(absl::string_view user) {
+  uint32_t mask = 0;
+  user_index_.Read(user, users_,
+                   [&mask](Id, const uint32_t* handles, size_t count) {
+                     for (size_t i = 0; i < count; ++i) {
+                       mask |= 1u << ShardOfHandle(handles[i]);
+                     }
+                   });
+  return mask;
+}
+
+absl::Status MemoryStore::CheckUserLimitsLocked(const HeartbeatRequest& request,
+                                                const Plan& plan,
+                                                absl::Time now) {
+  const uint32_t now_tick = FloorTick(now);
+  // The user's live sessions and the handles of its live memberships.
+  absl::flat_hash_set<uint32_t> sessions;
+  absl::flat_hash_set<uint32_t> live;
+  user_index_.Read(
+      request.user_id, users_,
+      [&](Id id, const uint32_t* handles, size_t count) {
+        for (size_t i = 0; i < count; ++i) {
+          Shard& shard = *shards_[ShardOfHandle(handles[i])];
+          shard.mu.AssertHeld();  // The caller holds the user's shards.
+          const uint32_t slot = SlotOfHandle(handles[i]);
+          Channel& channel = shard.channels[slot];
+          const MemberRecord* record =
+              channel.members.Find(request.user_id, id, users_);
+          if (record == nullptr) continue;
+          const uint64_t key = MemberKey(slot, record->user);
+          bool alive = false;
+          const auto add = [&](uint32_t session, uint32_t deadline) {
+            if (NotAfter(deadline, now_tick)) return;
+            alive = true;
+            sessions.insert(session);
+          };
+          if (record->user & kMultiSession) {
+            auto it = shard.multi_sessions.find(key);
+            if (it != shard.multi_sessions.end()) {
+              for (const Session& s : it->second) add(s.id, s.deadline);
+            }
+          } else if (record->user & kNamedSession) {
+            auto it = shard.named_sessions.find(key);
+            if (it != shard.named_sessions.end()) {
+              add(it->second, record->deadline);
+            }
+          } else {
+            add(kDefaultSession, record->deadline);
+          }
+          if (alive) live.insert(handles[i]);
+        }
+      });
+  if (max_sessions_per_user_ != 0) {
+    const uint32_t session = request.session_id.empty()
+                                 ? kDefaultSession
+                                 : sessions_.Find(request.session_id);
+    if ((session == kNoId || !sessions.contains(session)) &&
+        sessions.size() >= max_sessions_per_user_) {
+      return UserLimitError(request.user_id, UserLimit::kSessionsPerUser,
+                            max_sessions_per_user_, sessions.size());
+    }
+  }
+  if (max_channels_per_user_ != 0) {
+    size_t after = live.size();
+    for (const Target& target : plan.targets) {
+      Shard& shard = *shards_[target.shard];
+      shard.mu.AssertHeld();  // The caller holds every shard of the plan.
+      uint32_t slot = 0;
+      if (FindChannelLocked(shard, *target.name, target.hash, &slot) ==
+              nullptr ||
+          !live.contains(Handle(target.shard, slot))) {
+        ++after;
+      }
+    }
+    if (after > max_channels_per_user_ && after > live.size()) {
+      return UserLimitError(request.user_id, UserLimit::kChannelsPerUser,
+                            max_channels_per_user_, after);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
   Plan plan;
   if (absl::Status status = PlanHeartbeat(request, &plan); !status.ok()) {
     return status;
+  }
+  if (UserLimitsOn()) {
+    MutexLock user_lock(&UserLimitMutex(request.user_id));
+    const uint32_t mask = plan.mask | UserShardMask(request.user_id);
+    ShardLocks locks(shards_, mask);
+    const absl::Time now = clock_->Now();
+    PruneShards(mask, now);
+    if (absl::Status status = CheckUserLimitsLocked(request, plan, now);
+        !status.ok()) {
+      return status;
+    }
+    return HeartbeatLocked(request, plan, now);
   }
   ShardLocks locks(shards_, plan.mask);
   const absl::Time now = clock_->Now();
@@ -1261,6 +1383,24 @@ void MemoryStore::PrefetchLocked(const std::vector<BatchEntry>& entries,
 std::vector<BatchEntryResult> MemoryStore::Batch(
     const std::vector<BatchEntry>& entries) {
   std::vector<BatchEntryResult> results(entries.size());
+  if (UserLimitsOn()) {
+    // Each heartbeat takes its user's limit lock before its shards' (see
+    // Heartbeat): entry by entry, in order.
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const BatchEntry& entry = entries[i];
+      if (entry.kind == BatchEntry::Kind::kHeartbeat) {
+        results[i].status = Heartbeat(entry.heartbeat);
+        continue;
+      }
+      absl::StatusOr<LeaveResult> left = Leave(entry.leave);
+      if (left.ok()) {
+        results[i].leave = *std::move(left);
+      } else {
+        results[i].status = left.status();
+      }
+    }
+    return results;
+  }
   std::vector<Plan> plans(std::min(entries.size(), kBatchChunk));
   for (size_t begin = 0; begin < entries.size(); begin += kBatchChunk) {
     const size_t end = std::min(entries.size(), begin + kBatchChunk);

@@ -575,17 +575,69 @@ local function register(name, body)
   end)
 end
 
+-- The per-user limits (max_sessions_per_user, max_channels_per_user; 0 is
+-- off) of a heartbeat of `user`'s `session` on `list`: an error reply
+-- (USERLIMIT sessions|channels <count>) when it must be refused, checked
+-- before anything changes. Live means a deadline after NOW, across every
+-- shard (the user index finds the user's channels).
+local function user_limit_error(user, session, list, max_sessions, max_channels)
+  local on, sessions, nchannels, nsessions = {}, {}, 0, 0
+  local bucket = user_bucket(user)
+  for s = 0, NSHARDS - 1 do
+    local p = P(s)
+    for _, ch in ipairs(index_channels(p, user, bucket)) do
+      local v = redis.call('HGET', p .. ':d:' .. ch, user)
+      if v then
+        local live = false
+        for _, x in ipairs((parse_membership(v))) do
+          if x[2] > NOW then
+            live = true
+            if not sessions[x[1]] then
+              sessions[x[1]] = true
+              nsessions = nsessions + 1
+            end
+          end
+        end
+        if live and not on[ch] then
+          on[ch] = true
+          nchannels = nchannels + 1
+        end
+      end
+    end
+  end
+  if max_sessions > 0 and not sessions[session] and nsessions >= max_sessions then
+    return redis.error_reply('USERLIMIT sessions ' .. nsessions)
+  end
+  if max_channels > 0 then
+    local after = nchannels
+    for _, ch in ipairs(list) do
+      if not on[ch] then after = after + 1 end
+    end
+    if after > max_channels and after > nchannels then
+      return redis.error_reply('USERLIMIT channels ' .. after)
+    end
+  end
+  return nil
+end
+
 -- ARGV: user, session, deadline (ms, rounded up from the caller's clock so
 -- it is never early), channels, groups, states (count, then key/state
--- pairs: a key is a channel or group of the request).
+-- pairs: a key is a channel or group of the request), max sessions per
+-- user, max channels per user (0: off).
 register('heartbeat', function()
   local user, session, deadline = ARGV[8], ARGV[9], tonumber(ARGV[10])
   local channels, i = read_list(11)
   local groups
   groups, i = read_list(i)
-  local pairs_list = read_list(i)
+  local pairs_list
+  pairs_list, i = read_list(i)
+  local max_sessions, max_channels = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   local _, list, missing = targets(channels, groups)
   if missing then return not_found(missing) end
+  if max_sessions > 0 or max_channels > 0 then
+    local refused = user_limit_error(user, session, list, max_sessions, max_channels)
+    if refused then return refused end
+  end
   -- A channel's own key wins over its groups' keys; groups in request order.
   local state_of = {}
   if #pairs_list > 0 then

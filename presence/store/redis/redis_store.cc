@@ -374,9 +374,11 @@ class RedisStore : public PresenceStore {
   absl::Status MapError(absl::string_view function, absl::string_view context,
                         absl::string_view error) const;
 
-  // The heartbeat and leave functions' arguments.
+  // The heartbeat and leave functions' arguments (a heartbeat's include
+  // the per-user limits of `limits`).
   static std::vector<std::string> HeartbeatArgs(const HeartbeatRequest& request,
-                                                absl::Time now);
+                                                absl::Time now,
+                                                const Limits& limits);
   static std::vector<std::string> LeaveArgs(const LeaveRequest& request);
   static LeaveResult ToLeaveResult(const RedisReply& reply);
 
@@ -472,6 +474,18 @@ absl::Status RedisStore::MapError(absl::string_view function,
   if (absl::ConsumePrefix(&error, "ABSENT ")) {
     return NotPresentError(context, SplitList(error));
   }
+  if (absl::ConsumePrefix(&error, "USERLIMIT ")) {
+    // "sessions <count>" or "channels <count>"; `context` is the user.
+    const bool sessions = absl::ConsumePrefix(&error, "sessions ");
+    if (!sessions) error = absl::StripPrefix(error, "channels ");
+    size_t count = 0;
+    (void)absl::SimpleAtoi(error, &count);
+    return sessions
+               ? UserLimitError(context, UserLimit::kSessionsPerUser,
+                                options_.limits.max_sessions_per_user, count)
+               : UserLimitError(context, UserLimit::kChannelsPerUser,
+                                options_.limits.max_channels_per_user, count);
+  }
   if (absl::ConsumePrefix(&error, "GROUPFULL ")) {
     size_t would_hold = 0;
     (void)absl::SimpleAtoi(error, &would_hold);
@@ -499,7 +513,7 @@ void RedisStore::RunAsync(const char* function,
 }
 
 std::vector<std::string> RedisStore::HeartbeatArgs(
-    const HeartbeatRequest& request, absl::Time now) {
+    const HeartbeatRequest& request, absl::Time now, const Limits& limits) {
   // One clock read: the function's "now" is rounded down, the deadline up.
   const absl::Time deadline = now + absl::Seconds(request.timeout_seconds);
   const int64_t deadline_ms = absl::ToInt64Milliseconds(
@@ -513,6 +527,8 @@ std::vector<std::string> RedisStore::HeartbeatArgs(
     args.push_back(key);
     args.push_back(state);
   }
+  args.push_back(absl::StrCat(limits.max_sessions_per_user));
+  args.push_back(absl::StrCat(limits.max_channels_per_user));
   return args;
 }
 
@@ -533,7 +549,8 @@ LeaveResult RedisStore::ToLeaveResult(const RedisReply& reply) {
 void RedisStore::HeartbeatAsync(const HeartbeatRequest& request,
                                 StoreStatusCallback done) {
   const absl::Time now = clock_->Now();
-  RunAsync("heartbeat", HeartbeatArgs(request, now), "", now,
+  RunAsync("heartbeat", HeartbeatArgs(request, now, options_.limits),
+           request.user_id, now,
            [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
              std::move(done)(std::move(reply).status());
            });
@@ -569,9 +586,9 @@ void RedisStore::BatchAsync(
     const absl::Time now = clock_->Now();
     RunAsync(
         heartbeat ? "heartbeat" : "leave",
-        heartbeat ? HeartbeatArgs(entry.heartbeat, now)
+        heartbeat ? HeartbeatArgs(entry.heartbeat, now, options_.limits)
                   : LeaveArgs(entry.leave),
-        "", now,
+        heartbeat ? entry.heartbeat.user_id : "", now,
         [pending, i, heartbeat](absl::StatusOr<RedisReply> reply) {
           BatchEntryResult& result = pending->results[i];
           if (!reply.ok()) {

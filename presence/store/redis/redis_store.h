@@ -122,7 +122,8 @@ namespace presence {
 struct RedisStoreOptions {
   // redis://[:password@]host[:port][/db]
   std::string url = "redis://127.0.0.1:6379";
-  // Only max_channels_per_group is used by the store itself.
+  // The store itself enforces max_channels_per_group, max_sessions_per_user
+  // and max_channels_per_user.
   Limits limits;
   // Interval mode, applied by the scripts.
   EventOptions events;
