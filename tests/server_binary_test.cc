@@ -18,6 +18,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "presence/testing/redis_server.h"
 #include "presence/v1/presence.grpc.pb.h"
 #include "service/testing/server_process.h"
 
@@ -28,6 +29,7 @@ using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 HealthCheckResponse::ServingStatus Check(const std::string& address,
                                          const std::string& service) {
@@ -136,6 +138,47 @@ TEST(ServerBinaryTest, MetricsCountRpcsByMethodAndCode) {
   EXPECT_THAT(metrics,
               HasSubstr("# TYPE presence_watchers_by_transport gauge"));
   EXPECT_THAT(metrics, HasSubstr("presence_protobuf_log_lines_total "));
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+}
+
+TEST(ServerBinaryTest, MetricsShowRedisRoundTripsAndErrors) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ServerProcess server(
+      ServerBinaryPath(),
+      {"--metrics_address=127.0.0.1:0", "--store=redis",
+       "--redis_timeout=200ms", "--redis_url=" + (*redis)->url()});
+  ASSERT_TRUE(server.Start().ok());
+  const std::string log = server.Log();
+  const std::string marker = "metrics on http://127.0.0.1:";
+  const int port = std::stoi(log.substr(log.find(marker) + marker.size()));
+  auto presence = v1::PresenceService::NewStub(grpc::CreateChannel(
+      server.address(), grpc::InsecureChannelCredentials()));
+  auto heartbeat = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    v1::HeartbeatRequest request;
+    request.set_user_id("alice");
+    request.add_channels("lobby");
+    v1::HeartbeatResponse response;
+    return presence->Heartbeat(&context, request, &response);
+  };
+  ASSERT_TRUE(heartbeat().ok());
+  std::string metrics = HttpGet(port, "/metrics");
+  const std::string heartbeats = "{function=\"heartbeat\"}";
+  EXPECT_THAT(metrics, HasSubstr("# TYPE presence_redis_round_trip_seconds "
+                                 "histogram\n"));
+  EXPECT_THAT(metrics, HasSubstr("presence_redis_round_trip_seconds_count" +
+                                 heartbeats + " 1\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("presence_redis_errors_total" + heartbeats + " 0\n"));
+
+  (*redis)->Kill();  // Calls now fail: UNAVAILABLE, counted as errors.
+  EXPECT_FALSE(heartbeat().ok());
+  metrics = HttpGet(port, "/metrics");
+  EXPECT_THAT(metrics, Not(HasSubstr("presence_redis_errors_total" +
+                                     heartbeats + " 0\n")));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
 }
 

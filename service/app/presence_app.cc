@@ -99,6 +99,7 @@ absl::Status PresenceApp::Init() {
     RedisStoreOptions redis = options_.redis;
     redis.limits = options_.limits;
     redis.events = options_.events;
+    redis.on_round_trip = redis_calls_.Observer();
     absl::StatusOr<std::unique_ptr<PresenceStore>> store =
         NewRedisStore(redis, options_.clock);
     if (!store.ok()) return store.status();
@@ -276,6 +277,9 @@ int PresenceApp::http_port() const {
 
 void PresenceApp::RegisterMetrics() {
   event_counter_.Register(metrics_);
+  if (options_.store == PresenceAppOptions::Store::kRedis) {
+    redis_calls_.Register(metrics_);
+  }
   const absl::Time start = absl::Now();
   metrics_.AddGauge(
       "presence_uptime_seconds", "Seconds since the server started.",

@@ -40,6 +40,7 @@
 #include "service/grpc/server.h"
 #include "service/http/pubnub_http_server.h"
 #include "service/metrics/metrics.h"
+#include "service/metrics/redis_call_metrics.h"
 #include "service/tls/ssl_server_context.h"
 #include "service/tls/tls_options.h"
 #include "service/webhooks/webhook_dispatcher.h"
@@ -153,6 +154,7 @@ class PresenceApp {
   const PresenceAppOptions options_;
   // Declared in construction order; destroyed in reverse.
   std::unique_ptr<WebhookDispatcher> webhooks_;
+  RedisCallMetrics redis_calls_;  // Observed by the Redis store.
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
   std::unique_ptr<auth::Authorizer> authorizer_;

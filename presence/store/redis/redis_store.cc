@@ -31,6 +31,22 @@
 namespace presence {
 namespace {
 
+// Whether a function call's outcome is Redis failing (for the round-trip
+// metrics), as opposed to success or the request's own refusal (a missing
+// group, a full group, a per-user limit).
+bool IsBackendFailure(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
 constexpr char kSep = '\1';
 
 // The functions of redis_scripts.lua.
@@ -503,11 +519,18 @@ void RedisStore::RunAsync(const char* function,
   RedisPipeline& target = pipeline != nullptr ? *pipeline : client_.Pick();
   target.Send(
       FunctionCommand(function, now, args), &Library(),
-      [this, function, context = std::move(context),
+      [this, function, context = std::move(context), sent = clock_->Now(),
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        absl::Status mapped = reply.ok() ? absl::OkStatus() : reply.status();
         if (reply.ok() && reply->is_error()) {
-          return std::move(done)(MapError(function, context, reply->str));
+          mapped = MapError(function, context, reply->str);
         }
+        if (options_.on_round_trip) {
+          options_.on_round_trip(
+              function, std::max(clock_->Now() - sent, absl::ZeroDuration()),
+              IsBackendFailure(mapped));
+        }
+        if (!mapped.ok()) return std::move(done)(std::move(mapped));
         std::move(done)(std::move(reply));
       });
 }

@@ -106,10 +106,12 @@
 #ifndef PRESENCE_STORE_REDIS_REDIS_STORE_H_
 #define PRESENCE_STORE_REDIS_REDIS_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "presence/clock.h"
 #include "presence/event.h"
@@ -145,6 +147,15 @@ struct RedisStoreOptions {
   absl::Duration lease = absl::Seconds(3);
   absl::Duration lease_retry = absl::Milliseconds(200);
   absl::Duration exclusive_read_block = absl::Milliseconds(100);
+  // Optional; called on a Redis I/O thread after each function call
+  // (`function` is one of the store's fixed function names, e.g.
+  // "heartbeat"): the time from queueing the call to its reply, and whether
+  // Redis failed it (unreachable, timed out, or an error reply other than a
+  // request's own refusal such as a missing group). For metrics: must be
+  // cheap and thread-safe.
+  std::function<void(absl::string_view function, absl::Duration round_trip,
+                     bool failed)>
+      on_round_trip;
 };
 
 // Returns a store on Redis; fails only on a malformed URL (an unreachable
