@@ -165,6 +165,30 @@ ABSL_FLAG(bool, metrics_tls, false,
 ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(10),
           "How often the certificate and secret files are checked for "
           "changes (whole seconds, at least 1s)");
+ABSL_FLAG(double, write_rate_per_client, 0,
+          "Writes per second each client may make on average (Heartbeat, "
+          "Leave, SetState, BatchHeartbeat entries, group changes; HTTP "
+          "subscribes that heartbeat); a client is a token's user, an "
+          "unbound token, or the peer's IP address without auth. Beyond: "
+          "RESOURCE_EXHAUSTED (HTTP 429) with a retry hint; 0 is off");
+ABSL_FLAG(uint32_t, write_burst_per_client, 0,
+          "Most writes a client may make at once (the token bucket's size); "
+          "0 is one second's worth of --write_rate_per_client");
+ABSL_FLAG(uint32_t, write_rate_max_clients, 100000,
+          "Most clients whose write rate is tracked at once (the least "
+          "recently seen are forgotten beyond)");
+ABSL_FLAG(uint32_t, max_watchers_per_client, 0,
+          "Most open watches (WatchEvents streams, HTTP subscribe "
+          "long-polls) per client; 0 is unlimited");
+ABSL_FLAG(uint32_t, max_watchers, 0,
+          "Most open watches in total; 0 is unlimited");
+ABSL_FLAG(uint32_t, max_sessions_per_user, 0,
+          "Most live sessions (distinct session ids) one user may have; a "
+          "heartbeat with another session id is refused with "
+          "RESOURCE_EXHAUSTED; 0 is unlimited");
+ABSL_FLAG(uint32_t, max_channels_per_user, 0,
+          "Most channels one user may be present on; a heartbeat that would "
+          "add more is refused with RESOURCE_EXHAUSTED; 0 is unlimited");
 
 namespace presence {
 namespace {
@@ -219,6 +243,19 @@ absl::StatusOr<PresenceAppOptions> OptionsFromFlags() {
   limits.max_state_depth = absl::GetFlag(FLAGS_max_state_depth);
   limits.max_name_chars = absl::GetFlag(FLAGS_max_name_chars);
   limits.max_batch_entries = absl::GetFlag(FLAGS_max_batch_entries);
+  limits.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
+  limits.max_channels_per_user = absl::GetFlag(FLAGS_max_channels_per_user);
+
+  ClientLimitsOptions& client_limits = options.client_limits;
+  client_limits.write_rate_per_client =
+      absl::GetFlag(FLAGS_write_rate_per_client);
+  client_limits.write_burst_per_client =
+      absl::GetFlag(FLAGS_write_burst_per_client);
+  client_limits.write_rate_max_clients =
+      absl::GetFlag(FLAGS_write_rate_max_clients);
+  client_limits.max_watchers_per_client =
+      absl::GetFlag(FLAGS_max_watchers_per_client);
+  client_limits.max_watchers = absl::GetFlag(FLAGS_max_watchers);
 
   EventOptions& events = options.events;
   events.announce_max = absl::GetFlag(FLAGS_announce_max);

@@ -63,6 +63,10 @@ absl::Status ValidatePresenceAppOptions(const PresenceAppOptions& options) {
     return absl::InvalidArgumentError(
         "--auth_secret_file is used only with --auth=token");
   }
+  if (absl::Status status = ValidateClientLimitsOptions(options.client_limits);
+      !status.ok()) {
+    return status;
+  }
   if (options.tls.metrics && options.metrics_address.empty()) {
     return absl::InvalidArgumentError("--metrics_tls needs --metrics_address");
   }
@@ -107,6 +111,8 @@ absl::Status PresenceApp::Init() {
   }
   presence_ = std::make_unique<Presence>(store_.get(), options_.limits);
   if (absl::Status status = InitSecurity(); !status.ok()) return status;
+  client_limits_ =
+      std::make_unique<ClientLimits>(options_.client_limits, options_.clock);
 
   store_->AddListener(&fanout_);
   store_->AddListener(&event_counter_);
@@ -138,6 +144,7 @@ absl::Status PresenceApp::Init() {
 
   PresenceServerOptions grpc = options_.grpc;
   grpc.authorizer = authorizer_.get();
+  grpc.limits = client_limits_.get();
   if (options_.tls.enabled()) {
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
         GrpcServerCredentials(options_.tls);
@@ -168,6 +175,7 @@ absl::Status PresenceApp::Init() {
   if (!options_.pubnub.http.address.empty()) {
     PubNubHttpOptions pubnub = options_.pubnub;
     pubnub.authorizer = authorizer_.get();
+    pubnub.limits = client_limits_.get();
     pubnub.http.tls = tls_context_.get();
     absl::StatusOr<std::unique_ptr<PubNubHttpServer>> http =
         PubNubHttpServer::Start(pubnub, presence_.get(), &fanout_);
@@ -315,6 +323,9 @@ void PresenceApp::RegisterMetrics() {
       out.Sample("presence_watchers_by_transport", {{"transport", transport}},
                  static_cast<double>(count));
     }
+  });
+  metrics_.AddCollector([limits = client_limits_.get()](MetricsWriter& out) {
+    limits->Collect(out);
   });
   metrics_.AddCounter(
       "presence_protobuf_log_lines_total",

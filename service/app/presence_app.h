@@ -39,6 +39,7 @@
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/server.h"
 #include "service/http/pubnub_http_server.h"
+#include "service/limits/client_limits.h"
 #include "service/metrics/metrics.h"
 #include "service/metrics/redis_call_metrics.h"
 #include "service/tls/ssl_server_context.h"
@@ -76,6 +77,11 @@ struct PresenceAppOptions {
   // PubNub's REST presence API over HTTP (--http_address, --pubnub_*); off
   // when `pubnub.http.address` is empty.
   PubNubHttpOptions pubnub;
+  // Per-client write rates and watcher limits of both transports
+  // (--write_rate_per_client, --max_watchers_per_client, ...; all off by
+  // default). The per-user limits are in `limits` (the stores enforce
+  // them).
+  ClientLimitsOptions client_limits;
   // Webhooks (--webhook_*); off when `webhooks.urls` is empty.
   WebhookOptions webhooks;
   // host:port of the Prometheus endpoint (--metrics_address); empty is off.
@@ -136,6 +142,8 @@ class PresenceApp {
   const auth::Authorizer& authorizer() const { return *authorizer_; }
   Presence& presence() { return *presence_; }
   EventFanout& fanout() { return fanout_; }
+  // The limits both transports apply (and their refusal counts).
+  ClientLimits& client_limits() { return *client_limits_; }
   PresenceServer& grpc_server() { return *grpc_server_; }
   const PresenceAppOptions& options() const { return options_; }
 
@@ -158,6 +166,7 @@ class PresenceApp {
   std::unique_ptr<PresenceStore> store_;
   std::unique_ptr<Presence> presence_;
   std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<ClientLimits> client_limits_;
   // The TLS context of the listeners that terminate TLS themselves: HTTP,
   // and metrics with tls.metrics. Null without TLS.
   std::unique_ptr<SslServerContext> tls_context_;

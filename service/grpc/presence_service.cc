@@ -1,5 +1,6 @@
 #include "service/grpc/presence_service.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,6 +116,7 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::SetState(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kSetState, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   const v1::SetStateRequest& request = call->request();
   SetStateRequest update;
   update.user_id = request.user_id();
@@ -198,6 +200,7 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kHeartbeat, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   absl::StatusOr<HeartbeatRequest> heartbeat = ToHeartbeat(call->request(), "");
   if (!heartbeat.ok()) return call->Finish(heartbeat.status());
   if (!call->Permit(
@@ -205,7 +208,9 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(
     return reactor;
   }
   presence_->HeartbeatAsync(
-      *std::move(heartbeat), [call](absl::StatusOr<HeartbeatResult> result) {
+      *std::move(heartbeat),
+      [call, limits = limits_](absl::StatusOr<HeartbeatResult> result) {
+        limits->CountUserLimit(result.status(), "grpc");
         if (result.ok()) {
           call->response()->set_timeout_seconds(result->timeout_seconds);
           call->response()->set_heartbeat_interval_seconds(
@@ -234,6 +239,7 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Leave(
       Call::Start(context, raw_request, raw_response, stats_, RpcMethod::kLeave,
                   *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   LeaveRequest leave = ToLeave(call->request());
   if (!call->Permit(auth::Authorizer::CheckLeave(call->caller(), leave))) {
     return reactor;
@@ -257,6 +263,9 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kBatchHeartbeat, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  // Each entry is a write.
+  const auto cost = static_cast<uint64_t>(call->request().entries_size());
+  if (!call->AdmitWrite(*limits_, cost)) return reactor;
   const auto& entries = call->request().entries();
   BatchRequest batch;
   batch.entries.resize(entries.size());
@@ -300,8 +309,9 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
     if (!conversion[i].ok()) batch.entries[i] = BatchEntry();
   }
   presence_->BatchAsync(
-      std::move(batch), [call, conversion = std::move(conversion)](
-                            absl::StatusOr<BatchResult> result) {
+      std::move(batch),
+      [call, limits = limits_,
+       conversion = std::move(conversion)](absl::StatusOr<BatchResult> result) {
         if (!result.ok()) return (void)call->Finish(result.status());
         const auto& entries = call->request().entries();
         auto* results = call->response()->mutable_results();
@@ -310,6 +320,7 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
           v1::BatchEntryResult* out = results->Add();
           const absl::Status& status =
               conversion[i].ok() ? result->results[i].status : conversion[i];
+          limits->CountUserLimit(status, "grpc");
           if (!status.ok()) {
             const grpc::Status wire = ToGrpcStatus(status);
             out->set_code(wire.error_code());
@@ -368,8 +379,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
             "the presence store is unreachable; watch again when it is back"),
         stats_);
   }
+  // Counted against the watcher limits only once it would be served; the
+  // stream holds its slot until it ends.
+  absl::StatusOr<WatchSlot> slot =
+      limits_->AcquireWatch(ClientKeyOf(*context, *caller), "grpc");
+  if (!slot.ok()) {
+    return WatchReactor::Fail(ToGrpcStatus(slot.status()), stats_);
+  }
   return WatchReactor::Start(context, fanout_, &encoder_, max_buffered_events_,
-                             channels, groups, stats_);
+                             channels, groups, stats_, *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
@@ -381,6 +399,7 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kAddChannels, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   std::vector<std::string> channels = ToVector(call->request().channels());
   if (!call->Permit(auth::Authorizer::CheckAddChannels(
           call->caller(), call->request().group(), channels))) {
@@ -401,6 +420,7 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::RemoveChannels(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kRemoveChannels, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   if (!call->Permit(auth::Authorizer::CheckRemoveChannels(
           call->caller(), call->request().group()))) {
     return reactor;
@@ -466,6 +486,7 @@ grpc::ServerUnaryReactor* ChannelGroupServiceImpl::DeleteGroup(
       Call::Start(context, raw_request, raw_response, stats_,
                   RpcMethod::kDeleteGroup, *authorizer_, &call);
   if (call == nullptr) return reactor;
+  if (!call->AdmitWrite(*limits_, 1)) return reactor;
   if (!call->Permit(auth::Authorizer::CheckDeleteGroup(
           call->caller(), call->request().group()))) {
     return reactor;

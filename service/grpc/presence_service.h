@@ -8,7 +8,10 @@
 //
 // Every call is authenticated and its grants checked by the Authorizer
 // before Presence sees it (service/auth/authorizer.h has the rules); a
-// refused call changes nothing.
+// refused call changes nothing. Writes (Heartbeat, Leave, SetState,
+// BatchHeartbeat's entries, group changes) are charged to their client's
+// write rate and a WatchEvents stream takes a watcher slot (ClientLimits,
+// service/limits) once authenticated: RESOURCE_EXHAUSTED beyond.
 //
 // Handlers call the library's asynchronous forms and finish the RPC in the
 // callback, so a gRPC thread never waits on a store's backend (the memory
@@ -28,6 +31,7 @@
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/rpc_stats.h"
 #include "service/grpc/watch_event_encoder.h"
+#include "service/limits/client_limits.h"
 
 namespace presence {
 
@@ -55,16 +59,18 @@ using ChannelGroupServiceBase =
 
 class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
  public:
-  // `presence`, `fanout`, `authorizer` and `stats` must outlive this object.
-  // A watcher may have up to `max_buffered_events` events waiting to be
-  // sent.
+  // `presence`, `fanout`, `authorizer`, `limits` and `stats` must outlive
+  // this object. A watcher may have up to `max_buffered_events` events
+  // waiting to be sent.
   PresenceServiceImpl(Presence* presence, EventFanout* fanout,
                       size_t max_buffered_events,
-                      const auth::Authorizer* authorizer, RpcStats* stats)
+                      const auth::Authorizer* authorizer, ClientLimits* limits,
+                      RpcStats* stats)
       : presence_(presence),
         fanout_(fanout),
         max_buffered_events_(max_buffered_events),
         authorizer_(authorizer),
+        limits_(limits),
         stats_(stats) {}
 
   // The encoder of this service's watch streams (to close only them).
@@ -106,6 +112,7 @@ class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
   EventFanout* const fanout_;
   const size_t max_buffered_events_;
   const auth::Authorizer* const authorizer_;
+  ClientLimits* const limits_;
   RpcStats* const stats_;
   const WatchEventEncoder encoder_;
 };
@@ -113,10 +120,15 @@ class PresenceServiceImpl final : public internal_service::PresenceServiceBase {
 class ChannelGroupServiceImpl final
     : public internal_service::ChannelGroupServiceBase {
  public:
-  // `presence`, `authorizer` and `stats` must outlive this object.
+  // `presence`, `authorizer`, `limits` and `stats` must outlive this
+  // object.
   ChannelGroupServiceImpl(Presence* presence,
-                          const auth::Authorizer* authorizer, RpcStats* stats)
-      : presence_(presence), authorizer_(authorizer), stats_(stats) {}
+                          const auth::Authorizer* authorizer,
+                          ClientLimits* limits, RpcStats* stats)
+      : presence_(presence),
+        authorizer_(authorizer),
+        limits_(limits),
+        stats_(stats) {}
 
   grpc::ServerUnaryReactor* AddChannels(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
@@ -137,6 +149,7 @@ class ChannelGroupServiceImpl final
  private:
   Presence* const presence_;
   const auth::Authorizer* const authorizer_;
+  ClientLimits* const limits_;
   RpcStats* const stats_;
 };
 

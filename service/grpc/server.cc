@@ -42,13 +42,18 @@ const auth::Authorizer* AuthorizerOf(const PresenceServerOptions& options) {
   return options.authorizer != nullptr ? options.authorizer : AllowEveryone();
 }
 
+ClientLimits* LimitsOf(const PresenceServerOptions& options) {
+  return options.limits != nullptr ? options.limits : ClientLimits::Unlimited();
+}
+
 }  // namespace
 
 PresenceServer::PresenceServer(const PresenceServerOptions& options,
                                Presence* presence, EventFanout* fanout)
     : presence_service_(presence, fanout, options.watch_buffer_events,
-                        AuthorizerOf(options), &rpc_stats_),
-      group_service_(presence, AuthorizerOf(options), &rpc_stats_),
+                        AuthorizerOf(options), LimitsOf(options), &rpc_stats_),
+      group_service_(presence, AuthorizerOf(options), LimitsOf(options),
+                     &rpc_stats_),
       access_service_(AuthorizerOf(options), &rpc_stats_),
       fanout_(fanout) {}
 

@@ -39,6 +39,7 @@
 #include "service/grpc/access_service.h"
 #include "service/grpc/presence_service.h"
 #include "service/grpc/rpc_stats.h"
+#include "service/limits/client_limits.h"
 
 namespace presence {
 
@@ -68,6 +69,9 @@ struct PresenceServerOptions {
   // Who may call what; null lets every call through (--auth=none). Must
   // outlive the server.
   const auth::Authorizer* authorizer = nullptr;
+  // Per-client write rates and watcher limits (service/limits), shared with
+  // the HTTP transport; null applies none. Must outlive the server.
+  ClientLimits* limits = nullptr;
 };
 
 class PresenceServer {

@@ -11,8 +11,10 @@
 //
 // Once parsed, the call is authenticated ("authorization: Bearer <token>"
 // metadata; every call passes with --auth=none): a call that fails is
-// answered UNAUTHENTICATED before the handler sees it. The handler checks
-// the grants with Permit() before it calls Presence.
+// answered UNAUTHENTICATED before the handler sees it. A write handler then
+// charges the call to its client's write rate with AdmitWrite()
+// (RESOURCE_EXHAUSTED with a "retry-after-ms" trailer beyond), and every
+// handler checks the grants with Permit() before it calls Presence.
 //
 //   grpc::ServerUnaryReactor* Impl::Leave(grpc::CallbackServerContext* ctx,
 //                                         const grpc::ByteBuffer* in,
@@ -22,6 +24,7 @@
 //         UnaryCall<v1::LeaveRequest, v1::LeaveResponse>::Start(
 //             ctx, in, out, stats_, RpcMethod::kLeave, *authorizer_, &call);
 //     if (call == nullptr) return reactor;  // Already answered.
+//     if (!call->AdmitWrite(*limits_, 1)) return reactor;  // Rate-limited.
 //     LeaveRequest leave = ...;  // From call->request().
 //     if (!call->Permit(auth::Authorizer::CheckLeave(call->caller(), leave)))
 //       return reactor;  // Answered PERMISSION_DENIED.
@@ -32,7 +35,9 @@
 #ifndef SERVICE_GRPC_UNARY_CALL_H_
 #define SERVICE_GRPC_UNARY_CALL_H_
 
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -47,8 +52,13 @@
 #include "service/auth/authorizer.h"
 #include "service/grpc/grpc_status.h"
 #include "service/grpc/rpc_stats.h"
+#include "service/limits/client_limits.h"
 
 namespace presence {
+
+// The trailing metadata of a call refused by the write rate limit: how many
+// milliseconds until the same call would be admitted.
+inline constexpr char kRetryAfterMsMetadataKey[] = "retry-after-ms";
 
 // The value of a call's "authorization" metadata, if it has one.
 inline std::optional<absl::string_view> AuthorizationHeader(
@@ -57,6 +67,13 @@ inline std::optional<absl::string_view> AuthorizationHeader(
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return std::nullopt;
   return absl::string_view(it->second.data(), it->second.size());
+}
+
+// Who a call comes from, for per-client limits (see ClientKey).
+inline std::string ClientKeyOf(const grpc::CallbackServerContext& context,
+                               const auth::Caller& caller) {
+  return ClientKey(caller, AuthorizationHeader(context).value_or(""),
+                   PeerAddress(context.peer()));
 }
 
 template <typename Request, typename Response>
@@ -111,6 +128,24 @@ class UnaryCall {
   bool Permit(const absl::Status& allowed) {
     if (allowed.ok()) return true;
     Refuse(allowed, auth::AuthFailure::kDenied);
+    return false;
+  }
+
+  // Returns true when `limits` admit the call as `cost` writes of its
+  // client (a BatchHeartbeat: its entries); otherwise finishes the call with
+  // RESOURCE_EXHAUSTED and the "retry-after-ms" trailer, which deletes the
+  // call, and returns false.
+  bool AdmitWrite(ClientLimits& limits, uint64_t cost) {
+    if (!limits.limits_writes()) return true;
+    absl::Duration retry_after;
+    const absl::Status admitted =
+        limits.AdmitWrite(ClientKeyOf(*context_, caller_), cost, "grpc",
+                          RpcMethodName(method_), &retry_after);
+    if (admitted.ok()) return true;
+    context_->AddTrailingMetadata(
+        kRetryAfterMsMetadataKey,
+        std::to_string(absl::ToInt64Milliseconds(retry_after)));
+    Finish(admitted);
     return false;
   }
 

@@ -1,5 +1,7 @@
 #include "service/grpc/watch_reactor.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "presence/v1/watch_metadata.h"
 #include "service/grpc/grpc_status.h"
@@ -12,8 +14,9 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
                                   size_t max_buffered_events,
                                   const std::vector<std::string>& channels,
                                   const std::vector<std::string>& groups,
-                                  RpcStats* stats) {
-  auto* reactor = new WatchReactor(fanout, max_buffered_events, stats);
+                                  RpcStats* stats, WatchSlot slot) {
+  auto* reactor =
+      new WatchReactor(fanout, max_buffered_events, stats, std::move(slot));
   absl::Status status = fanout->Add(reactor, encoder, channels, groups);
   // Not under mu_ while registering: the fan-out calls Deliver() with its own
   // lock held, so the order is always fan-out lock, then mu_.
@@ -32,7 +35,7 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
 }
 
 WatchReactor* WatchReactor::Fail(const grpc::Status& status, RpcStats* stats) {
-  auto* reactor = new WatchReactor(nullptr, 0, stats);
+  auto* reactor = new WatchReactor(nullptr, 0, stats, WatchSlot());
   MutexLock lock(&reactor->mu_);
   reactor->FinishLocked(status);
   return reactor;
@@ -100,6 +103,7 @@ void WatchReactor::FinishLocked(const grpc::Status& status) {
 
 void WatchReactor::OnDone() {
   if (fanout_ != nullptr) fanout_->Remove(this);
+  slot_.Release();
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   {
     MutexLock lock(&mu_);

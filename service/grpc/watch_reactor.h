@@ -4,7 +4,8 @@
 // events it is handed, one write in flight at a time, from a bounded queue.
 // A watcher whose queue overflows is finished with RESOURCE_EXHAUSTED; the
 // fan-out is never blocked. Cancellation, deadline and disconnect unregister
-// it and free everything.
+// it and free everything, including its place in the watcher limits
+// (service/limits), which it holds while it lives.
 #ifndef SERVICE_GRPC_WATCH_REACTOR_H_
 #define SERVICE_GRPC_WATCH_REACTOR_H_
 
@@ -13,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "grpcpp/server_context.h"
@@ -22,6 +24,7 @@
 #include "service/fanout/event_fanout.h"
 #include "service/grpc/rpc_stats.h"
 #include "service/grpc/watch_event_encoder.h"
+#include "service/limits/watcher_limits.h"
 
 namespace presence {
 
@@ -31,14 +34,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Registers with `fanout` (which, like `encoder`, must outlive the stream)
   // and starts the stream, or finishes it with the registration's error.
   // Deletes itself when the stream is done.
-  // The stream's end is recorded in `stats`, which must outlive it.
+  // The stream's end is recorded in `stats`, which must outlive it. The
+  // stream holds `slot` (its place in the watcher limits) until it is done.
   static WatchReactor* Start(grpc::CallbackServerContext* context,
                              EventFanout* fanout,
                              const WatchEventEncoder* encoder,
                              size_t max_buffered_events,
                              const std::vector<std::string>& channels,
                              const std::vector<std::string>& groups,
-                             RpcStats* stats);
+                             RpcStats* stats, WatchSlot slot);
 
   // Finishes a stream that never registered (bad request).
   static WatchReactor* Fail(const grpc::Status& status, RpcStats* stats);
@@ -53,10 +57,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  WatchReactor(EventFanout* fanout, size_t max_buffered_events, RpcStats* stats)
+  WatchReactor(EventFanout* fanout, size_t max_buffered_events, RpcStats* stats,
+               WatchSlot slot)
       : fanout_(fanout),
         max_buffered_events_(max_buffered_events),
-        stats_(stats) {}
+        stats_(stats),
+        slot_(std::move(slot)) {}
 
   // Ends the stream with `status` once no write is in flight.
   void FinishLocked(const grpc::Status& status)
@@ -66,6 +72,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   EventFanout* const fanout_;  // Null for a stream that never registered.
   const size_t max_buffered_events_;
   RpcStats* const stats_;
+  WatchSlot slot_;  // Released in OnDone.
   Mutex mu_;
   // Front is being written; each entry shares its bytes with every other
   // stream of the event.

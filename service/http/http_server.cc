@@ -293,6 +293,11 @@ class Connection : public ConnectionBase,
           std::string(field.value()));
     }
     request.body = std::move(message.body());
+    {
+      error_code ignored;
+      const tcp::endpoint remote = socket().remote_endpoint(ignored);
+      if (!ignored) request.peer = remote.address().to_string();
+    }
     keep_alive_ = message.keep_alive();
 
     state_ = State::kHandling;

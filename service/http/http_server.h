@@ -85,6 +85,8 @@ struct HttpRequest {
   // Header names in lower case, in arrival order.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The client's IP address ("10.0.0.7", "::1"), or "" if unknown.
+  std::string peer;
 
   // Returns the first value of a header (name in lower case), or "".
   absl::string_view Header(absl::string_view name) const;

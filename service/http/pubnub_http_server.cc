@@ -55,6 +55,28 @@ std::vector<std::string> WithoutPresence(
   return plain;
 }
 
+// The endpoints whose calls are writes for --write_rate_per_client (a
+// subscribe's heartbeat is charged in Subscribe).
+bool IsWrite(PubNubEndpoint endpoint) {
+  switch (endpoint) {
+    case PubNubEndpoint::kHeartbeat:
+    case PubNubEndpoint::kLeave:
+    case PubNubEndpoint::kSetState:
+    case PubNubEndpoint::kAddChannels:
+    case PubNubEndpoint::kRemoveChannels:
+    case PubNubEndpoint::kDeleteGroup:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Retry-After is in whole seconds: rounded up, at least 1.
+int64_t RetryAfterSeconds(absl::Duration wait) {
+  return std::max<int64_t>(
+      1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
+}
+
 std::vector<std::string> Groups(const PubNubRequest& request) {
   return SplitNameList(request.Query("channel-group").value_or(""));
 }
@@ -160,13 +182,16 @@ class PubNubHttpServer::PollWaiter
     : public SubscribeHub::Waiter,
       public std::enable_shared_from_this<PollWaiter> {
  public:
+  // The poll holds `slot` (its place in the watcher limits) until it is
+  // answered or dropped.
   PollWaiter(PubNubHttpServer* server, std::shared_ptr<HttpResponder> responder,
              std::string sub_key,
-             std::vector<std::shared_ptr<GroupSink>> groups)
+             std::vector<std::shared_ptr<GroupSink>> groups, WatchSlot slot)
       : server_(server),
         responder_(std::move(responder)),
         sub_key_(std::move(sub_key)),
-        groups_(std::move(groups)) {}
+        groups_(std::move(groups)),
+        slot_(std::move(slot)) {}
 
   ~PollWaiter() override {
     const int64_t now = absl::ToUnixMillis(absl::Now());
@@ -188,6 +213,9 @@ class PubNubHttpServer::PollWaiter
  private:
   HttpResponse Answer(const std::vector<SubscribeHub::Delivery>& deliveries,
                       uint64_t cursor) {
+    // Answered: no longer a watcher (called once, on the connection's
+    // thread; the destructor releases a slot never answered).
+    slot_.Release();
     std::vector<SubscribeMessage> messages;
     messages.reserve(deliveries.size());
     for (const SubscribeHub::Delivery& delivery : deliveries) {
@@ -206,6 +234,7 @@ class PubNubHttpServer::PollWaiter
   const std::shared_ptr<HttpResponder> responder_;
   const std::string sub_key_;
   const std::vector<std::shared_ptr<GroupSink>> groups_;
+  WatchSlot slot_;
 };
 
 void PubNubHttpServer::FirehoseSink::Deliver(
@@ -224,6 +253,8 @@ PubNubHttpServer::PubNubHttpServer(const PubNubHttpOptions& options,
     : options_(options),
       presence_(presence),
       fanout_(fanout),
+      limits_(options.limits != nullptr ? options.limits
+                                        : ClientLimits::Unlimited()),
       hub_([&options] {
         SubscribeHub::Options hub;
         hub.max_events = options.history_events;
@@ -423,21 +454,42 @@ void PubNubHttpServer::Handle(HttpRequest http,
                 token.has_value() ? std::optional<absl::string_view>(*token)
                                   : std::nullopt);
   if (!caller.ok()) return SendError(endpoint, *responder, caller.status());
+  std::string client =
+      ClientKey(*caller, token.value_or(""), PeerAddress(http.peer));
+  // Writes are charged to their client here, so that refused ones never
+  // take a worker.
+  if (IsWrite(endpoint) && limits_->limits_writes()) {
+    absl::Duration retry_after;
+    const absl::Status admitted = limits_->AdmitWrite(
+        client, 1, "http", PubNubEndpointName(endpoint), &retry_after);
+    if (!admitted.ok()) {
+      PubNubError error = ToPubNubError(admitted, ServiceOf(endpoint));
+      HttpResponse response =
+          PubNubHttpResponse(error.http_status, std::move(error.body));
+      response.headers.emplace_back(
+          "Retry-After", absl::StrCat(RetryAfterSeconds(retry_after)));
+      Count(endpoint, error.http_status);
+      responder->Send(std::move(response));
+      return;
+    }
+  }
   // The Presence calls may wait on a store backend: off the HTTP threads.
-  boost::asio::post(*workers_, [this, request = *std::move(parsed),
-                                caller = *std::move(caller),
-                                responder = std::move(responder)] {
-    Dispatch(request, caller, responder);
-  });
+  boost::asio::post(
+      *workers_,
+      [this, request = *std::move(parsed), caller = *std::move(caller),
+       client = std::move(client), responder = std::move(responder)] {
+        Dispatch(request, caller, client, responder);
+      });
 }
 
 void PubNubHttpServer::Dispatch(
     const PubNubRequest& request, const auth::Caller& caller,
+    const std::string& client,
     const std::shared_ptr<HttpResponder>& responder) {
   absl::StatusOr<std::string> body;
   switch (request.endpoint) {
     case PubNubEndpoint::kSubscribe:
-      return Subscribe(request, caller, responder);
+      return Subscribe(request, caller, client, responder);
     case PubNubEndpoint::kHereNow:
     case PubNubEndpoint::kGlobalHereNow:
       body = HereNow(request, caller);
@@ -610,7 +662,10 @@ absl::StatusOr<std::string> PubNubHttpServer::Heartbeat(
   const std::string uuid = heartbeat.user_id;
   absl::StatusOr<HeartbeatResult> result =
       presence_->Heartbeat(std::move(heartbeat));
-  if (!result.ok()) return result.status();
+  if (!result.ok()) {
+    limits_->CountUserLimit(result.status(), "http");
+    return result.status();
+  }
   RememberTimeout(uuid, *timeout == 0 ? 0 : result->timeout_seconds);
   return HeartbeatBody();
 }
@@ -804,6 +859,7 @@ void PubNubHttpServer::SweepIdle() {
 
 void PubNubHttpServer::Subscribe(
     const PubNubRequest& request, const auth::Caller& caller,
+    const std::string& client,
     const std::shared_ptr<HttpResponder>& responder) {
   const auto fail = [&](const absl::Status& status) {
     SendError(PubNubEndpoint::kSubscribe, *responder, status);
@@ -851,9 +907,32 @@ void PubNubHttpServer::Subscribe(
         "tt: \"", request.Query("tt").value_or(""), "\" is not a timetoken")));
   }
 
-  // A subscribe is a heartbeat on its non-presence channels and groups.
+  // A poll that will be held is a watcher; refused before it changes
+  // anything. A handshake (tt=0) is answered at once and is none.
+  WatchSlot slot;
+  if (*after != 0) {
+    absl::StatusOr<WatchSlot> acquired = limits_->AcquireWatch(client, "http");
+    if (!acquired.ok()) return fail(acquired.status());
+    slot = *std::move(acquired);
+  }
+
+  // A subscribe is a heartbeat on its non-presence channels and groups,
+  // charged to the client's write rate; beyond it, the heartbeat waits for
+  // a later poll (held no longer than the client must wait).
   absl::Duration hold = options_.long_poll_timeout;
-  if (!heartbeat_channels.empty() || !heartbeat_groups.empty()) {
+  bool heartbeat_now = !heartbeat_channels.empty() || !heartbeat_groups.empty();
+  if (heartbeat_now && limits_->limits_writes()) {
+    absl::Duration retry_after;
+    if (!limits_
+             ->AdmitWrite(client, 1, "http",
+                          PubNubEndpointName(PubNubEndpoint::kSubscribe),
+                          &retry_after)
+             .ok()) {
+      heartbeat_now = false;
+      hold = std::min(hold, std::max(absl::Seconds(1), retry_after));
+    }
+  }
+  if (heartbeat_now) {
     HeartbeatRequest heartbeat;
     heartbeat.user_id = request.Query("uuid").value_or("");
     heartbeat.channels = std::move(heartbeat_channels);
@@ -869,7 +948,10 @@ void PubNubHttpServer::Subscribe(
     const std::string uuid = heartbeat.user_id;
     absl::StatusOr<HeartbeatResult> result =
         presence_->Heartbeat(std::move(heartbeat));
-    if (!result.ok()) return fail(result.status());
+    if (!result.ok()) {
+      limits_->CountUserLimit(result.status(), "http");
+      return fail(result.status());
+    }
     if (*timeout != 0) RememberTimeout(uuid, result->timeout_seconds);
     // The next poll renews the presence before it times out.
     hold = std::min(hold, std::max(absl::Seconds(1),
@@ -892,7 +974,7 @@ void PubNubHttpServer::Subscribe(
     query.groups.push_back({group, fanout_->ChannelsOfGroup(group)});
   }
   auto waiter = std::make_shared<PollWaiter>(this, responder, request.sub_key,
-                                             std::move(sinks));
+                                             std::move(sinks), std::move(slot));
   if (*after == 0) {
     // A handshake: where the client's cursor starts, at once.
     waiter->Wake({}, hub_.NextTimetoken());

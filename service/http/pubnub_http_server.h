@@ -46,6 +46,15 @@
 //   missing: listing its channels answers [], removing from or deleting it
 //   succeeds. Elsewhere an unknown group is 404, naming it.
 // - Set state where the user is not present is 400, naming the channels.
+// - Limits (service/limits, shared with gRPC): heartbeat, leave, set state
+//   and the registry's changes are writes of their client: beyond
+//   --write_rate_per_client they are answered 429 with Retry-After
+//   (seconds). A subscribe's heartbeat is a write too, but a subscribe is
+//   not refused for it: the heartbeat is deferred (skipped, and the poll
+//   held no longer than the client must wait), so SDKs keep receiving
+//   events. A held subscribe long-poll (tt other than 0) is a watcher:
+//   beyond --max_watchers_per_client or --max_watchers it is answered 429
+//   and changes nothing.
 //
 // Thread-safe.
 #ifndef SERVICE_HTTP_PUBNUB_HTTP_SERVER_H_
@@ -71,6 +80,7 @@
 #include "service/http/pubnub_event_encoder.h"
 #include "service/http/pubnub_request.h"
 #include "service/http/subscribe_hub.h"
+#include "service/limits/client_limits.h"
 #include "service/metrics/metrics.h"
 
 namespace boost::asio {
@@ -102,6 +112,9 @@ struct PubNubHttpOptions {
   // token); null lets every request through (--auth=none). Must outlive the
   // server. Set by PresenceApp.
   const auth::Authorizer* authorizer = nullptr;
+  // Per-client write rates and watcher limits, shared with gRPC; null
+  // applies none. Must outlive the server. Set by PresenceApp.
+  ClientLimits* limits = nullptr;
 };
 
 class PubNubHttpServer : public HttpHandler {
@@ -157,9 +170,11 @@ class PubNubHttpServer : public HttpHandler {
   PubNubHttpServer(const PubNubHttpOptions& options, Presence* presence,
                    EventFanout* fanout);
 
-  // Runs a parsed request of `caller` on a worker thread. Every call checks
-  // the caller's grants (auth::Authorizer) before it calls Presence.
+  // Runs a parsed request of `caller` (whose limits are kept under
+  // `client`, see ClientKey) on a worker thread. Every call checks the
+  // caller's grants (auth::Authorizer) before it calls Presence.
   void Dispatch(const PubNubRequest& request, const auth::Caller& caller,
+                const std::string& client,
                 const std::shared_ptr<HttpResponder>& responder);
   absl::StatusOr<std::string> HereNow(const PubNubRequest& request,
                                       const auth::Caller& caller);
@@ -175,6 +190,7 @@ class PubNubHttpServer : public HttpHandler {
                                               const auth::Caller& caller);
   // Answers now or registers a waiter that answers later.
   void Subscribe(const PubNubRequest& request, const auth::Caller& caller,
+                 const std::string& client,
                  const std::shared_ptr<HttpResponder>& responder);
 
   // The timeout a heartbeat applies: `heartbeat` clamped, or the uuid's last
@@ -201,6 +217,7 @@ class PubNubHttpServer : public HttpHandler {
   const PubNubHttpOptions options_;
   Presence* const presence_;
   EventFanout* const fanout_;
+  ClientLimits* const limits_;  // Never null.
 
   SubscribeHub hub_;
   PubNubEventEncoder encoder_;
