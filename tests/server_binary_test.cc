@@ -138,6 +138,13 @@ TEST(ServerBinaryTest, MetricsCountRpcsByMethodAndCode) {
   EXPECT_THAT(metrics,
               HasSubstr("# TYPE presence_watchers_by_transport gauge"));
   EXPECT_THAT(metrics, HasSubstr("presence_protobuf_log_lines_total "));
+  // The store's gauges (PresenceStore::Stats()): alice in "lobby".
+  EXPECT_THAT(metrics, HasSubstr("# TYPE presence_channels gauge\n"
+                                 "presence_channels 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE presence_memberships gauge\n"
+                                 "presence_memberships 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE presence_sessions gauge\n"
+                                 "presence_sessions 1\n"));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
 }
 
