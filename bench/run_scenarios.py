@@ -1032,8 +1032,14 @@ def machine_description(args, started, elapsed):
     return [
         f"- Machine: {os.cpu_count()} cores ({model}), {memory:.0f} GiB, "
         f"Linux {platform.release()}",
-        f"- Commit: {commit}" + (" with uncommitted changes in the working "
-                                 "tree" if dirty else ""),
+        f"- Commit: {commit}" + (
+            " with uncommitted changes in the working tree, which the "
+            "binaries are built from (others' work in progress in: " +
+            ", ".join(sorted({os.path.dirname(path) or path
+                              for path in (line.split(maxsplit=1)[-1]
+                                           for line in dirty.splitlines())}))
+            + ")"
+            if dirty else ""),
         f"- Date: {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.0f} minutes",
         f"- Command: `{args.command}`",
     ]
