@@ -16,9 +16,12 @@ bazel build -c opt //bench:echo_server //bench:load_generator \
 bin_dir=$(mktemp -d)
 trap 'rm -rf "$bin_dir"' EXIT
 mkdir -p "$bin_dir/bench" "$bin_dir/service"
-cp bazel-bin/service/presence_server "$bin_dir/service/"
+# The -c opt output directory itself: the bazel-bin link follows whichever
+# configuration was built last, by anyone.
+out=$(bazel info -c opt bazel-bin)
+cp "$out/service/presence_server" "$bin_dir/service/"
 for binary in echo_server load_generator memory_per_membership timeout_lag; do
-  cp "bazel-bin/bench/$binary" "$bin_dir/bench/"
+  cp "$out/bench/$binary" "$bin_dir/bench/"
 done
 /usr/bin/python3 bench/run_scenarios.py --bin_dir="$bin_dir" \
   --out=bench/RESULTS.md \
