@@ -46,6 +46,19 @@ ABSL_FLAG(int32_t, redis_shards, 16,
           "every replica must use the same value");
 ABSL_FLAG(int32_t, redis_stream_max_len, 10000,
           "With --store=redis: approximate length cap of each event stream");
+ABSL_FLAG(std::string, data_dir, "",
+          "With --store=memory: a directory where channel groups (logged with "
+          "fsync before each change is acknowledged) and snapshots of live "
+          "presence survive restarts; empty keeps everything in memory only");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(10),
+          "With --data_dir: how often live presence is snapshotted (also at "
+          "graceful shutdown); a crash loses presence changes since the last "
+          "one, never a group change");
+ABSL_FLAG(bool, data_dir_recover, false,
+          "With --data_dir: start even if the directory is damaged, from every "
+          "record that reads intact (what the damage took is lost and logged); "
+          "without it a damaged directory stops the start with an error "
+          "naming the file");
 ABSL_FLAG(uint32_t, default_timeout_seconds, 300,
           "Presence timeout of a heartbeat that asks for 0");
 ABSL_FLAG(uint32_t, min_timeout_seconds, 20,
@@ -334,6 +347,9 @@ absl::StatusOr<PresenceAppOptions> OptionsFromFlags() {
 
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.expiry_interval = absl::GetFlag(FLAGS_expiry_interval);
+  options.durable.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.durable.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
+  options.durable.recover = absl::GetFlag(FLAGS_data_dir_recover);
   return options;
 }
 

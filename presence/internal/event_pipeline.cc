@@ -23,6 +23,22 @@ EventPipeline::Shard& EventPipeline::ShardFor(size_t hash) {
   return shards_[(hash >> 52) % kShards];
 }
 
+void EventPipeline::Restore(const std::string& channel, uint32_t epoch,
+                            uint32_t occupancy, absl::Time now) {
+  const size_t hash = absl::Hash<absl::string_view>()(channel);
+  Shard& shard = ShardFor(hash);
+  MutexLock lock(&shard.mu);
+  ChannelState& state = shard.channels[channel];
+  state.epoch = epoch;
+  state.count = 0;
+  state.occupancy = occupancy;
+  if (occupancy > options_.announce_max) {
+    state.interval_mode = true;
+    state.next_interval = now + options_.interval;
+    shard.interval_channels.insert(channel);
+  }
+}
+
 size_t EventPipeline::tracked_channels() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {

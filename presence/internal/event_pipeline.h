@@ -77,6 +77,14 @@ class EventPipeline : public EventListener {
   // channels it has seen events of).
   size_t tracked_channels() const;
 
+  // Takes up a channel a store restored with `occupancy` members in
+  // `epoch` (presence/store/memory/memory_store_image.h) as if its events
+  // had gone through the pipeline: no ACTIVE is due, the epoch's next
+  // event is numbered 1, and above announce_max interval mode is on with
+  // the next interval event due one interval after `now`.
+  void Restore(const std::string& channel, uint32_t epoch, uint32_t occupancy,
+               absl::Time now);
+
  private:
   struct ChannelState {
     uint32_t epoch = 0;

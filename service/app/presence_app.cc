@@ -43,6 +43,15 @@ absl::Status ValidatePresenceAppOptions(const PresenceAppOptions& options) {
       (options.redis.shards < 1 || options.redis.shards > 1024)) {
     return absl::InvalidArgumentError("--redis_shards must be in [1, 1024]");
   }
+  if (options.store == PresenceAppOptions::Store::kRedis &&
+      !options.durable.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--data_dir is for the embedded store (--store=memory); with "
+        "--store=redis, Redis's own persistence keeps presence");
+  }
+  if (options.durable.snapshot_interval < absl::ZeroDuration()) {
+    return FlagError("snapshot_interval", "must not be negative");
+  }
   if (options.expiry_interval < absl::ZeroDuration()) {
     return FlagError("expiry_interval", "must not be negative");
   }
@@ -86,6 +95,29 @@ absl::StatusOr<std::unique_ptr<PresenceApp>> PresenceApp::Start(
   return app;
 }
 
+absl::Status PresenceApp::OpenDurableStore(const MemoryStoreOptions& memory) {
+  DurableStoreOptions durable = options_.durable;
+  durable.warn = [](absl::string_view message) { LogWarning(message); };
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<DurableStore>> store =
+      NewDurableMemoryStore(memory, durable, options_.clock);
+  if (!store.ok()) {
+    if (store.status().code() != absl::StatusCode::kDataLoss) {
+      return store.status();
+    }
+    return absl::DataLossError(absl::StrCat(
+        store.status().message(),
+        "; --data_dir_recover starts from every record that reads intact"));
+  }
+  LogInfo(absl::StrCat("restored ", (*store)->restored_sessions(),
+                       " sessions from ", durable.data_dir, " in ",
+                       absl::FormatDuration(absl::Now() - start)),
+          {{"data_dir", durable.data_dir},
+           {"sessions", absl::StrCat((*store)->restored_sessions())}});
+  store_ = *std::move(store);
+  return absl::OkStatus();
+}
+
 absl::Status PresenceApp::Init() {
   if (!options_.webhooks.urls.empty()) {
     absl::StatusOr<std::unique_ptr<WebhookDispatcher>> webhooks =
@@ -98,7 +130,11 @@ absl::Status PresenceApp::Init() {
     MemoryStoreOptions memory = options_.memory;
     memory.limits = options_.limits;
     memory.events = options_.events;
-    store_ = NewMemoryStore(memory, options_.clock);
+    if (options_.durable.data_dir.empty()) {
+      store_ = NewMemoryStore(memory, options_.clock);
+    } else if (absl::Status status = OpenDurableStore(memory); !status.ok()) {
+      return status;
+    }
   } else {
     RedisStoreOptions redis = options_.redis;
     redis.limits = options_.limits;

@@ -33,6 +33,7 @@
 #include "presence/limits.h"
 #include "presence/presence.h"
 #include "presence/store.h"
+#include "presence/store/durable/durable_store.h"
 #include "presence/store/memory/memory_store.h"
 #include "presence/store/redis/redis_store.h"
 #include "service/auth/authorizer.h"
@@ -62,6 +63,11 @@ struct PresenceAppOptions {
   // above.
   MemoryStoreOptions memory;
   RedisStoreOptions redis;
+  // With a data_dir (--data_dir, --snapshot_interval, --data_dir_recover),
+  // the embedded store keeps channel groups and live presence across
+  // restarts (presence/store/durable/durable_store.h); with --store=redis
+  // a data_dir is an error.
+  DurableStoreOptions durable;
   // The gRPC server (--listen_address, keepalive, --shutdown_grace, ...).
   // Its `credentials` and `authorizer` are set from `tls` and `auth`.
   PresenceServerOptions grpc;
@@ -151,6 +157,8 @@ class PresenceApp {
   explicit PresenceApp(PresenceAppOptions options);
 
   absl::Status Init();
+  // Opens the embedded store on options_.durable.data_dir into store_.
+  absl::Status OpenDurableStore(const MemoryStoreOptions& memory);
   void RegisterMetrics();
   // Aligns readiness health with the store's health; logs changes.
   void CheckReadiness();

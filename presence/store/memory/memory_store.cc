@@ -289,7 +289,7 @@ void SortDue(std::vector<MemberRecord>& due) {
                    });
 }
 
-class MemoryStore : public PresenceStore {
+class MemoryStore : public RestorableMemoryStore {
  public:
   MemoryStore(const MemoryStoreOptions& options, Clock* clock)
       : clock_(clock),
@@ -317,6 +317,10 @@ class MemoryStore : public PresenceStore {
       const std::vector<BatchEntry>& entries) override;
   absl::StatusOr<StoreStats> Stats() override;
   absl::Status ExpireSessions() override;
+
+  MemoryStoreImage Image() override;
+  // Adds the presence of `image` (to a new store, before any other call).
+  void Restore(const MemoryStoreImage& image);
 
   absl::Status AddChannelsToGroup(
       absl::string_view group,
@@ -1681,6 +1685,138 @@ absl::StatusOr<HereNowResult> MemoryStore::HereNow(
 std::unique_ptr<PresenceStore> NewMemoryStore(const MemoryStoreOptions& options,
                                               Clock* clock) {
   return std::make_unique<MemoryStore>(options, clock);
+}
+
+MemoryStoreImage MemoryStore::Image() {
+  const absl::Time now = clock_->Now();
+  MemoryStoreImage image;
+  for (size_t s = 0; s < kShards; ++s) {
+    Shard& shard = *shards_[s];
+    // One shard at a time, so requests stall for a sixteenth of the copy.
+    MutexLock lock(&shard.mu);
+    for (uint32_t slot = 0; slot < shard.used; ++slot) {
+      const Channel& channel = shard.channels[slot];
+      if (channel.name.empty()) continue;
+      MemoryStoreImage::Channel& out = image.channels.emplace_back();
+      out.name = channel.name;
+      out.epoch = static_cast<uint32_t>(channel.sequence >> 32);
+      out.members.reserve(channel.members.size());
+      channel.members.ForRange(
+          0, channel.members.size(), [&](const MemberRecord& record) {
+            shard.mu.AssertHeld();  // ForRange calls back within the hold.
+            MemoryStoreImage::Member& member = out.members.emplace_back();
+            const uint32_t id = record.user & kIdMask;
+            const uint64_t key = MemberKey(slot, id);
+            member.user_id = std::string(users_.Name(id));
+            if (record.user & kHasState) member.state = shard.states.at(key);
+            auto session_name = [&](uint32_t session) {
+              return session == kDefaultSession
+                         ? std::string()
+                         : std::string(sessions_.Name(session));
+            };
+            if (record.user & kMultiSession) {
+              for (const Session& session : shard.multi_sessions.at(key)) {
+                member.sessions.push_back({session_name(session.id),
+                                           TickTime(session.deadline, now)});
+              }
+            } else {
+              const uint32_t session = (record.user & kNamedSession)
+                                           ? shard.named_sessions.at(key)
+                                           : kDefaultSession;
+              member.sessions.push_back(
+                  {session_name(session), TickTime(record.deadline, now)});
+            }
+          });
+    }
+    for (const auto& [name, epoch] : shard.past_epochs) {
+      image.past_epochs.emplace_back(name, epoch);
+    }
+  }
+  std::sort(image.channels.begin(), image.channels.end(),
+            [](const MemoryStoreImage::Channel& a,
+               const MemoryStoreImage::Channel& b) { return a.name < b.name; });
+  return image;
+}
+
+void MemoryStore::Restore(const MemoryStoreImage& image) {
+  const absl::Time now = clock_->Now();
+  // Ticks are compared modulo 2^32: a deadline long past is due now.
+  const absl::Time oldest = now - absl::Nanoseconds(tick_ns_) * (1 << 30);
+  auto tick_of = [&](absl::Time deadline) {
+    return CeilTick(std::max(deadline, oldest));
+  };
+  for (const auto& [name, epoch] : image.past_epochs) {
+    Shard& shard =
+        *shards_[NameTable::ShardOfHash(absl::Hash<absl::string_view>()(name))];
+    MutexLock lock(&shard.mu);
+    uint32_t& past = shard.past_epochs[name];
+    past = std::max(past, epoch);
+  }
+  for (const MemoryStoreImage::Channel& in : image.channels) {
+    if (in.members.empty()) continue;
+    const size_t hash = absl::Hash<absl::string_view>()(in.name);
+    const Target target{&in.name, hash, NameTable::ShardOfHash(hash)};
+    Shard& shard = *shards_[target.shard];
+    MutexLock lock(&shard.mu);
+    uint32_t slot = 0;
+    if (FindChannelLocked(shard, in.name, hash, &slot) != nullptr) continue;
+    // The new epoch is above the image's (NewEpochLocked).
+    uint32_t& past = shard.past_epochs[in.name];
+    past = std::max(past, in.epoch);
+    Channel& channel = NewChannelLocked(shard, target, now, &slot);
+    for (const MemoryStoreImage::Member& member : in.members) {
+      if (member.sessions.empty()) continue;
+      const Id user = users_.Acquire(member.user_id);  // The member's.
+      if (user > kIdMask || channel.members.Find(member.user_id, users_)) {
+        users_.Release(user);
+        continue;
+      }
+      MemberRecord record{user, tick_of(member.sessions[0].deadline)};
+      const uint64_t key = MemberKey(slot, user);
+      if (member.sessions.size() == 1) {
+        if (!member.sessions[0].session_id.empty()) {
+          shard.named_sessions[key] =
+              sessions_.Acquire(member.sessions[0].session_id);
+          record.user |= kNamedSession;
+        }
+      } else {
+        auto& list = shard.multi_sessions[key];
+        for (const MemoryStoreImage::Session& session : member.sessions) {
+          const uint32_t id = session.session_id.empty()
+                                  ? kDefaultSession
+                                  : sessions_.Acquire(session.session_id);
+          list.push_back(Session{id, tick_of(session.deadline)});
+          record.deadline = Later(record.deadline, tick_of(session.deadline));
+        }
+        record.user |= kMultiSession;
+      }
+      shard.sessions += member.sessions.size();
+      if (!member.state.empty()) {
+        shard.states.emplace(key, member.state);
+        record.user |= kHasState;
+      }
+      channel.members.Insert(member.user_id, record, users_);
+      ++shard.memberships;
+      user_index_.Add(user, Handle(shard.index, slot));
+    }
+    if (channel.members.empty()) {
+      FreeChannelLocked(shard, slot, channel);
+      continue;
+    }
+    channel.bound.store(channel.members.bound(), std::memory_order_relaxed);
+    shard.wheel.Schedule(slot, channel.members.bound());
+    pipeline_.Restore(channel.name,
+                      static_cast<uint32_t>(channel.sequence >> 32),
+                      static_cast<uint32_t>(channel.members.size()), now);
+  }
+}
+
+std::unique_ptr<RestorableMemoryStore> NewRestorableMemoryStore(
+    const MemoryStoreOptions& options, Clock* clock,
+    const MemoryStoreImage& image) {
+  auto store = std::make_unique<MemoryStore>(options, clock);
+  store->Restore(image);
+  return store;
 }
 
 }  // namespace presence
