@@ -6,7 +6,7 @@
 // per slot, threaded through a node array), and Advance() touches only the
 // slots between the last tick and now, so a million live timers cost
 // nothing until they are due. Time is in ticks
-// (the store uses 10 ms); ticks are uint32 and compared modulo 2^32, so
+// (the store uses 1 ms); ticks are uint32 and compared modulo 2^32, so
 // deadlines must lie within 2^31 ticks of the current tick.
 //
 //   TimingWheel wheel;
