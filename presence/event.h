@@ -24,6 +24,7 @@
 #define PRESENCE_EVENT_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,12 @@ struct PresenceEvent {
   std::vector<std::string> left;
   std::vector<std::string> timed_out;
   bool here_now_refresh = false;
+
+  // Exclusive listeners only (PresenceStore::AddExclusiveListener), from a
+  // store whose exclusive delivery resumes across replicas (Redis): the
+  // event's place in this store's exclusive delivery, strictly increasing
+  // from 1 (see EventListener::DoneThrough). 0 otherwise.
+  uint64_t delivery_position = 0;
 };
 
 // How stores turn changes into the events consumers receive (see
@@ -115,10 +122,24 @@ class EventListener {
   // and for every existing group when the listener is added.
   virtual void OnGroupChange(const GroupChange& change) {}
 
-  // Called when the store may have lost events (its backend became
-  // unreachable): consumers that promise completeness (watch streams) must
-  // end and re-sync. Group state is re-sent with OnGroupChange afterwards.
+  // Called when the store may have lost events: consumers that promise
+  // completeness (watch streams) must end and re-sync. UNAVAILABLE when its
+  // backend became unreachable; DATA_LOSS when events were skipped for good
+  // (a Redis replica fell behind its capped event streams). Group state is
+  // re-sent with OnGroupChange afterwards.
   virtual void OnEventsInterrupted(const absl::Status& status) {}
+
+  // Exclusive listeners whose side effect of an event completes after
+  // OnEvent returns (webhooks are POSTed later) tell the store how far they
+  // are done, so that a store shared by replicas records only that and a
+  // replica taking the delivery over resumes there (at least once): returns
+  // P such that every event offered with delivery_position <= P is done
+  // (its effect happened, or was given up for good). Called on the delivery
+  // thread, between OnEvent calls. The default means every event is done
+  // when OnEvent returns.
+  virtual uint64_t DoneThrough() const {
+    return std::numeric_limits<uint64_t>::max();
+  }
 };
 
 }  // namespace presence

@@ -1,6 +1,8 @@
 #include "presence/internal/listener_list.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 namespace presence {
 
@@ -30,6 +32,16 @@ void ListenerList::NotifyGroupChange(const GroupChange& change) const {
   for (const Entry& entry : listeners_) {
     if (entry.group_changes) entry.listener->OnGroupChange(change);
   }
+}
+
+uint64_t ListenerList::MinDoneThrough() const {
+  ReaderMutexLock lock(&mu_);
+  if (listeners_.empty()) return 0;
+  uint64_t done = std::numeric_limits<uint64_t>::max();
+  for (const Entry& entry : listeners_) {
+    done = std::min(done, entry.listener->DoneThrough());
+  }
+  return done;
 }
 
 void ListenerList::NotifyInterrupted(const absl::Status& status) const {

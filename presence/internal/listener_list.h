@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -43,6 +44,10 @@ class ListenerList {
   // Calls every listener that takes group changes with `change`.
   void NotifyGroupChange(const GroupChange& change) const
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Returns the least DoneThrough() of the listeners; 0 when there are
+  // none (nobody took the events, so none is done).
+  uint64_t MinDoneThrough() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Calls every listener's OnEventsInterrupted.
   void NotifyInterrupted(const absl::Status& status) const

@@ -67,8 +67,12 @@ void EventFanout::CloseAll(const absl::Status& status,
 
 void EventFanout::OnEventsInterrupted(const absl::Status& status) {
   WriterMutexLock lock(&mu_);
-  const absl::Status unavailable = absl::UnavailableError(status.message());
-  for (const auto& [sink, watch] : watches_) sink->Close(unavailable);
+  // DATA_LOSS (events were skipped for good) is kept; anything else tells
+  // the watcher to retry: UNAVAILABLE.
+  const absl::Status closing = absl::IsDataLoss(status)
+                                   ? status
+                                   : absl::UnavailableError(status.message());
+  for (const auto& [sink, watch] : watches_) sink->Close(closing);
   groups_.Clear();
 }
 

@@ -123,8 +123,9 @@ class EventFanout : public EventListener {
   void OnEvent(const PresenceEvent& event) override ABSL_LOCKS_EXCLUDED(mu_);
   void OnGroupChange(const GroupChange& change) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Closes every sink with UNAVAILABLE (it may have missed events) and
-  // forgets the group mirror, which the store sends again.
+  // Closes every sink with UNAVAILABLE (it may have missed events), or
+  // with `status` itself when it is DATA_LOSS (events were lost for good),
+  // and forgets the group mirror, which the store sends again.
   void OnEventsInterrupted(const absl::Status& status) override
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -174,5 +174,16 @@ TEST(EventFanoutTest, AnInterruptionClosesWatchesAndForgetsGroups) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(EventFanoutTest, LostEventsCloseWatchesWithDataLoss) {
+  EventFanout fanout;
+  CountingEncoder encoder("grpc");
+  RecordingSink sink;
+  ASSERT_TRUE(fanout.Add(&sink, &encoder, {"lobby"}, {}).ok());
+  fanout.OnEventsInterrupted(absl::DataLossError("events were lost"));
+  ASSERT_EQ(sink.closed.size(), 1u);
+  EXPECT_EQ(sink.closed[0].code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(sink.closed[0].message(), "events were lost");
+}
+
 }  // namespace
 }  // namespace presence

@@ -144,8 +144,12 @@ void EventCounter::OnEvent(const PresenceEvent& event) {
   }
 }
 
-void EventCounter::OnEventsInterrupted(const absl::Status& /*status*/) {
-  interruptions_.fetch_add(1, std::memory_order_relaxed);
+void EventCounter::OnEventsInterrupted(const absl::Status& status) {
+  if (absl::IsDataLoss(status)) {
+    stream_gaps_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    interruptions_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void EventCounter::Register(MetricsRegistry& registry) {
@@ -160,6 +164,12 @@ void EventCounter::Register(MetricsRegistry& registry) {
       "presence_event_feed_interruptions_total",
       "Times the store's event feed broke (watches were ended).",
       [this] { return static_cast<double>(interruptions_.load()); });
+  registry.AddCounter(
+      "presence_event_stream_gaps_total",
+      "Times this replica fell behind the store's event streams by more "
+      "than their capped length and lost events (watches were ended with "
+      "DATA_LOSS).",
+      [this] { return static_cast<double>(stream_gaps_.load()); });
   registry.AddHistogram(
       "presence_timeout_lag_seconds",
       "Time from a timeout's deadline to its event (timeouts sent one by "

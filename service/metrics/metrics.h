@@ -96,7 +96,9 @@ class MetricsRegistry {
 };
 
 // Counts presence events by action; register it as a store listener and
-// call Register() to export presence_events_total{action="..."}.
+// call Register() to export presence_events_total{action="..."}, and the
+// feed's interruptions: presence_event_feed_interruptions_total (the feed
+// broke) and presence_event_stream_gaps_total (events lost: DATA_LOSS).
 //
 // It also observes how late timeouts come: for each timeout event that
 // carries its deadline (PresenceEvent::deadline), the time from the
@@ -116,6 +118,7 @@ class EventCounter : public EventListener {
   static constexpr int kTypes = 7;
   std::array<std::atomic<uint64_t>, kTypes> counts_{};
   std::atomic<uint64_t> interruptions_{0};
+  std::atomic<uint64_t> stream_gaps_{0};  // Interruptions with DATA_LOSS.
   // 1 ms to about 33 s.
   Histogram timeout_lag_{Histogram::ExponentialBounds(0.001, 2, 16)};
 };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -95,6 +96,18 @@ TEST(MetricsTest, CountsEventsByAction) {
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"join\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"timeout\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("presence_events_total{action=\"leave\"} 0\n"));
+}
+
+TEST(MetricsTest, CountsFeedInterruptionsAndStreamGapsApart) {
+  MetricsRegistry registry;
+  EventCounter counter;
+  counter.Register(registry);
+  counter.OnEventsInterrupted(absl::UnavailableError("redis went away"));
+  counter.OnEventsInterrupted(absl::DataLossError("fell behind"));
+  counter.OnEventsInterrupted(absl::DataLossError("fell behind again"));
+  const std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("presence_event_feed_interruptions_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("presence_event_stream_gaps_total 2\n"));
 }
 
 TEST(MetricsTest, ObservesTimeoutLagFromDeadlines) {

@@ -1,6 +1,7 @@
 #include "service/webhooks/webhook_dispatcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -179,8 +180,13 @@ struct WebhookDispatcher::Target {
     const bool due = stopping || head.size >= max_batch_events ||
                      now >= head.oldest + max_batch_delay;
     if (!due) return;
+    // Published before the pop (DoneThrough reads the queue first), then
+    // made exact: never above the batch's first position.
+    batch_first.store(head.oldest_position);
+    uint64_t first = 0;
     const std::vector<WebhookQueue::Json> batch =
-        queue.PopOldest(max_batch_events);
+        queue.PopOldest(max_batch_events, &first);
+    batch_first.store(first);
     EncodeWebhookBody(batch, &body);
     batch_events = batch.size();
     attempts = 0;
@@ -237,6 +243,7 @@ struct WebhookDispatcher::Target {
   }
 
   void ClearBatch() {
+    batch_first.store(0);
     body.clear();
     // Large batches should not pin their memory while the queue is idle.
     if (body.capacity() > (size_t{1} << 20)) body.shrink_to_fit();
@@ -278,6 +285,22 @@ struct WebhookDispatcher::Target {
     return wake;
   }
 
+  // Returns how far this URL is done (WebhookDispatcher::DoneThrough),
+  // given that every event up to `offered` was offered: below the oldest
+  // event queued or being delivered. The queue is read before the batch,
+  // which StartIfDue publishes before popping, so an event moving from one
+  // to the other is never missed.
+  uint64_t DoneThrough(uint64_t offered) const {
+    uint64_t done = std::min(offered, abandoned_through.load());
+    if (const uint64_t queued = queue.Peek().oldest_position; queued != 0) {
+      done = std::min(done, queued - 1);
+    }
+    if (const uint64_t batch = batch_first.load(); batch != 0) {
+      done = std::min(done, batch - 1);
+    }
+    return done;
+  }
+
   bool Idle() const {
     return !endpoint->in_flight() && body.empty() && queue.size() == 0;
   }
@@ -286,6 +309,8 @@ struct WebhookDispatcher::Target {
   // retry, drops what is queued, closes the queue and logs what the
   // rate limits held back.
   void Abandon() {
+    // What is abandoned here is not done: DoneThrough stays below it.
+    abandoned_through.store(DoneThrough(std::numeric_limits<uint64_t>::max()));
     endpoint->Abort();
     const uint64_t not_sent = batch_events;
     counters.AddFailed(batch_events);
@@ -318,6 +343,12 @@ struct WebhookDispatcher::Target {
   // Shared with OnEvent() and stats(); thread-safe.
   WebhookQueue queue;
   WebhookCounters counters;
+
+  // The delivery_position of the batch's first event (0: no batch, or no
+  // positions); written by the delivery thread, read by DoneThrough.
+  std::atomic<uint64_t> batch_first{0};
+  // Set when delivery ends: events after it were abandoned, not done.
+  std::atomic<uint64_t> abandoned_through{std::numeric_limits<uint64_t>::max()};
 
   // The delivery thread's.
   const std::unique_ptr<WebhookEndpoint> endpoint;
@@ -396,13 +427,20 @@ absl::StatusOr<std::vector<EventType>> WebhookDispatcher::ParseActions(
 }
 
 void WebhookDispatcher::OnEvent(const PresenceEvent& event) {
-  if ((action_mask_ & Bit(event.type)) == 0) return;
   if (!accepting_.load(std::memory_order_acquire)) return;
+  if ((action_mask_ & Bit(event.type)) == 0) {
+    // Filtered out: done at once.
+    if (event.delivery_position != 0) {
+      offered_through_.store(event.delivery_position);
+    }
+    return;
+  }
   const auto json = std::make_shared<const std::string>(EncodeEventJson(event));
   const SteadyTime now = SteadyClock::now();
   bool wake = false;
   for (const auto& target : targets_) {
-    const WebhookQueue::PushResult pushed = target->queue.Push(json, now);
+    const WebhookQueue::PushResult pushed =
+        target->queue.Push(json, now, event.delivery_position);
     if (!pushed.queued) continue;
     if (pushed.dropped_oldest) {
       target->counters.AddDropped(1);
@@ -415,7 +453,18 @@ void WebhookDispatcher::OnEvent(const PresenceEvent& event) {
       wake = true;
     }
   }
+  if (event.delivery_position != 0) {
+    offered_through_.store(event.delivery_position);
+  }
   if (wake) Wake();
+}
+
+uint64_t WebhookDispatcher::DoneThrough() const {
+  uint64_t done = offered_through_.load();
+  for (const auto& target : targets_) {
+    done = std::min(done, target->DoneThrough(done));
+  }
+  return done;
 }
 
 void WebhookDispatcher::Wake() {

@@ -34,6 +34,13 @@
 // dropped: a slow receiver costs at most max_queue_events events of memory
 // and never slows the presence engine down.
 //
+// Across replicas (the Redis store) the dispatcher tells the store how far
+// it is done (DoneThrough), and the store's shared delivery cursor moves
+// only that far: a replica that dies with a batch in flight or queued
+// leaves those events to the replica that takes the delivery over, which
+// sends them again (so a receiver may see an event twice, another reason to
+// deduplicate by (channel, sequence)).
+//
 // Thread-safe. OnEvent() may be called from any number of threads at once; it
 // never blocks on I/O. Delivery runs on one thread owned by the dispatcher.
 //
@@ -149,6 +156,15 @@ class WebhookDispatcher : public EventListener {
   // Events offered after Shutdown() began are ignored.
   void OnEvent(const PresenceEvent& event) override;
 
+  // How far delivery is done, for a store that resumes exclusive delivery
+  // across replicas (EventListener::DoneThrough): below the oldest event
+  // (by PresenceEvent::delivery_position) that some URL still has queued
+  // or in flight. An event is done once every URL acknowledged it with a
+  // 2xx, dropped it from a full queue, gave it up (a rejection, or
+  // max_attempts), or filtered it out; events abandoned or ignored at
+  // Shutdown() are never done. Thread-safe.
+  uint64_t DoneThrough() const override;
+
   // Stops accepting events, sends what is queued (at once, without waiting
   // for max_batch_delay) and returns when everything was delivered or given
   // up, or at `deadline` from now, whichever is first. No attempt starts
@@ -182,6 +198,8 @@ class WebhookDispatcher : public EventListener {
   const std::vector<std::unique_ptr<Target>> targets_;
 
   std::atomic<bool> accepting_{true};
+  // The delivery_position of the last event offered (0: none had one).
+  std::atomic<uint64_t> offered_through_{0};
   // Whether a Wakeup() is pending, so that a burst of events wakes the
   // delivery thread once.
   std::atomic<bool> wake_pending_{false};

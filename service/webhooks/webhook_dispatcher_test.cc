@@ -552,6 +552,72 @@ TEST(WebhookDispatcherTest, ShutdownDeadlineAbortsWhatIsLeft) {
   EXPECT_EQ(stats.delivered_events, 0u);
 }
 
+PresenceEvent Positioned(PresenceEvent event, uint64_t position) {
+  event.delivery_position = position;
+  return event;
+}
+
+// Waits (real time, up to 30 s) until DoneThrough() reaches `position`.
+bool WaitForDone(const WebhookDispatcher& dispatcher, uint64_t position) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (dispatcher.DoneThrough() < position) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// The store's shared cursor follows DoneThrough(): an event is done only
+// once every URL acknowledged it (or it was filtered out).
+TEST(WebhookDispatcherTest, DoneThroughWaitsForEveryReceiversAcknowledgement) {
+  auto holding = StartReceiver();
+  auto answering = StartReceiver();
+  holding->Pause();  // Holds the batch: received, not acknowledged.
+  WebhookOptions options = TestOptions({holding->url(), answering->url()});
+  options.max_batch_events = 2;
+  options.actions = {EventType::kJoin};
+  auto dispatcher = CreateDispatcher(options);
+  EXPECT_EQ(dispatcher->DoneThrough(), 0u);
+  dispatcher->OnEvent(Positioned(MakeEvent("c", 1), 1));
+  dispatcher->OnEvent(Positioned(MakeEvent("c", 2), 2));
+  ASSERT_TRUE(holding->WaitForRequests(1));
+  ASSERT_TRUE(answering->WaitForRequests(1));
+  EXPECT_EQ(dispatcher->DoneThrough(), 0u) << "done before acknowledged";
+
+  holding->Resume();
+  EXPECT_TRUE(WaitForDone(*dispatcher, 2));
+  EXPECT_EQ(dispatcher->DoneThrough(), 2u);
+  // A filtered-out event is done at once.
+  dispatcher->OnEvent(
+      Positioned(MakeEvent("c", 3, EventType::kStateChange), 3));
+  EXPECT_EQ(dispatcher->DoneThrough(), 3u);
+  dispatcher->Shutdown(absl::Seconds(60));
+  EXPECT_EQ(dispatcher->DoneThrough(), 3u);
+}
+
+// What Shutdown abandons (in flight or queued) is never done, so the next
+// lease holder sends it again.
+TEST(WebhookDispatcherTest, AbandonedEventsAreNeverDone) {
+  auto receiver = StartReceiver();
+  receiver->Pause();  // Nothing is ever answered.
+  WebhookOptions options = TestOptions({receiver->url()});
+  options.max_batch_events = 5;
+  auto dispatcher = CreateDispatcher(options);
+  for (uint64_t i = 1; i <= 5; ++i) {
+    dispatcher->OnEvent(Positioned(MakeEvent("c", i), i));
+  }
+  ASSERT_TRUE(receiver->WaitForRequests(1));
+  for (uint64_t i = 6; i <= 8; ++i) {
+    dispatcher->OnEvent(Positioned(MakeEvent("c", i), i));
+  }
+  EXPECT_EQ(dispatcher->DoneThrough(), 0u);
+  dispatcher->Shutdown(absl::ZeroDuration());
+  EXPECT_EQ(dispatcher->DoneThrough(), 0u);
+  // Events offered after Shutdown are ignored, and not done either.
+  dispatcher->OnEvent(Positioned(MakeEvent("c", 9), 9));
+  EXPECT_EQ(dispatcher->DoneThrough(), 0u);
+}
+
 TEST(WebhookDispatcherTest, DestructorWithoutShutdownIsClean) {
   auto receiver = StartReceiver();
   receiver->Pause();

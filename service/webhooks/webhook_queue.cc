@@ -8,7 +8,8 @@ namespace presence {
 WebhookQueue::WebhookQueue(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)) {}
 
-WebhookQueue::PushResult WebhookQueue::Push(Json event, Time now) {
+WebhookQueue::PushResult WebhookQueue::Push(Json event, Time now,
+                                            uint64_t position) {
   PushResult result;
   MutexLock lock(&mu_);
   if (closed_) return result;
@@ -17,7 +18,7 @@ WebhookQueue::PushResult WebhookQueue::Push(Json event, Time now) {
     ++untaken_drops_;
     result.dropped_oldest = true;
   }
-  entries_.push_back({std::move(event), now});
+  entries_.push_back({std::move(event), now, position});
   result.queued = true;
   result.size = entries_.size();
   result.untaken_drops = untaken_drops_;
@@ -28,14 +29,21 @@ WebhookQueue::Head WebhookQueue::Peek() const {
   MutexLock lock(&mu_);
   Head head;
   head.size = entries_.size();
-  if (!entries_.empty()) head.oldest = entries_.front().pushed;
+  if (!entries_.empty()) {
+    head.oldest = entries_.front().pushed;
+    head.oldest_position = entries_.front().position;
+  }
   return head;
 }
 
-std::vector<WebhookQueue::Json> WebhookQueue::PopOldest(size_t max_events) {
+std::vector<WebhookQueue::Json> WebhookQueue::PopOldest(
+    size_t max_events, uint64_t* first_position) {
   std::vector<Json> events;
   MutexLock lock(&mu_);
   const size_t n = std::min(entries_.size(), max_events);
+  if (first_position != nullptr) {
+    *first_position = n > 0 ? entries_.front().position : 0;
+  }
   events.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     events.push_back(std::move(entries_.front().json));

@@ -52,6 +52,8 @@ class WebhookQueue {
   struct Head {
     size_t size = 0;  // Queued events.
     Time oldest;      // When the oldest of them was pushed; Time() if none.
+    // The oldest event's position (as pushed); 0 if none.
+    uint64_t oldest_position = 0;
   };
 
   // `capacity` (at least 1) is the most events the queue holds.
@@ -61,15 +63,20 @@ class WebhookQueue {
   WebhookQueue& operator=(const WebhookQueue&) = delete;
 
   // Appends `event`, pushed at `now`, dropping the oldest event first when
-  // the queue is full. Returns what happened (see PushResult).
-  PushResult Push(Json event, Time now);
+  // the queue is full. Returns what happened (see PushResult). `position`
+  // (PresenceEvent::delivery_position, 0 for none) is kept with the event,
+  // so the owner can tell how far it is done (WebhookDispatcher::
+  // DoneThrough); positions must not decrease from one push to the next.
+  PushResult Push(Json event, Time now, uint64_t position = 0);
 
   // Returns the number of queued events and when the oldest was pushed.
   Head Peek() const;
 
   // Removes and returns the `max_events` oldest events (all of them when
-  // fewer are queued), oldest first.
-  std::vector<Json> PopOldest(size_t max_events);
+  // fewer are queued), oldest first; sets `*first_position` (if not null)
+  // to the position of the first of them (0 if none).
+  std::vector<Json> PopOldest(size_t max_events,
+                              uint64_t* first_position = nullptr);
 
   // Returns the number of events dropped by Push() since the previous call
   // (since creation for the first), and starts counting again from 0.
@@ -90,6 +97,7 @@ class WebhookQueue {
   struct Entry {
     Json json;
     Time pushed;
+    uint64_t position;
   };
 
   const size_t capacity_;

@@ -74,6 +74,24 @@ TEST(WebhookQueueTest, PeekShowsTheOldestPush) {
   EXPECT_EQ(head.oldest, At(7));
 }
 
+TEST(WebhookQueueTest, KeepsEachEventsPosition) {
+  WebhookQueue queue(2);
+  EXPECT_EQ(queue.Peek().oldest_position, 0u);
+  queue.Push(Json("1"), At(1), 11);
+  queue.Push(Json("2"), At(2), 12);
+  EXPECT_EQ(queue.Peek().oldest_position, 11u);
+  queue.Push(Json("3"), At(3), 13);  // Drops 11.
+  EXPECT_EQ(queue.Peek().oldest_position, 12u);
+  uint64_t first = 0;
+  EXPECT_THAT(Texts(queue.PopOldest(1, &first)), ElementsAre("2"));
+  EXPECT_EQ(first, 12u);
+  EXPECT_EQ(queue.Peek().oldest_position, 13u);
+  queue.PopOldest(1);
+  EXPECT_THAT(queue.PopOldest(1, &first), IsEmpty());
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(queue.Peek().oldest_position, 0u);
+}
+
 TEST(WebhookQueueTest, FullQueueDropsTheOldestAndCountsIt) {
   WebhookQueue queue(3);
   for (int i = 1; i <= 3; ++i) {

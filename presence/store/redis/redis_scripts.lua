@@ -566,6 +566,23 @@ local function positions()
   return out
 end
 
+-- How many entries were ever added to a stream (entries-added: the index of
+-- its last entry, counting from 1) and how many it holds now.
+local function stream_counts(key)
+  if redis.call('EXISTS', key) == 0 then return 0, 0 end
+  local info = redis.call('XINFO', 'STREAM', key)
+  local added, length = 0, 0
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' then added = info[i + 1] end
+    if info[i] == 'length' then length = info[i + 1] end
+  end
+  return added, length
+end
+
+local function stream_key(index)
+  return index < NSHARDS and P(index) .. ':events' or GP() .. ':events'
+end
+
 local function register(name, body)
   redis.register_function(name .. '_' .. VERSION, function(_, args)
     setup(args)
@@ -917,10 +934,15 @@ register('positions', function()
   return positions()
 end)
 
--- Returns the positions, then group, channels pairs: where an event reader
--- starts.
+-- Returns the positions, then how many entries each stream ever had (in
+-- the same order; see stream_counts), then group, channels pairs: where an
+-- event reader starts.
 register('group_snapshot', function()
   local out = positions()
+  for s = 0, NSHARDS do
+    local added = stream_counts(stream_key(s))
+    out[#out + 1] = added
+  end
   for _, g in ipairs(redis.call('SMEMBERS', GP() .. ':groups')) do
     out[#out + 1] = g
     out[#out + 1] = table.concat(redis.call('SMEMBERS', GP() .. ':g:' .. g), SEP)
@@ -957,4 +979,21 @@ end)
 -- Returns the delivery cursor: stream index, id pairs (may be empty).
 register('cursor', function()
   return redis.call('HGETALL', GP() .. ':cursor')
+end)
+
+-- ARGV: stream index, n pairs (shards in order, then groups): a reader has
+-- read each stream through its n-th entry ever added. Returns the indexes
+-- of the streams whose oldest entry now comes after the (n+1)-th: trimming
+-- (MAXLEN, which removes the oldest entries first) cut entries the reader
+-- had not read; it fell behind by more than the capped length.
+register('gaps', function()
+  local out = {}
+  for k = 8, #ARGV, 2 do
+    local index = tonumber(ARGV[k])
+    local added, length = stream_counts(stream_key(index))
+    if length > 0 and added - length + 1 > tonumber(ARGV[k + 1]) + 1 then
+      out[#out + 1] = index
+    end
+  end
+  return out
 end)

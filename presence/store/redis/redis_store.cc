@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -178,7 +179,8 @@ class RedisStore : public PresenceStore {
         common_head_(CommonHead(options)),
         common_tail_(CommonTail(options)),
         stream_keys_(StreamKeys(options)),
-        positions_(stream_keys_.size()) {}
+        positions_(stream_keys_.size()),
+        read_counts_(stream_keys_.size()) {}
 
   ~RedisStore() override {
     {
@@ -413,11 +415,22 @@ class RedisStore : public PresenceStore {
   // The event feed, on its own thread and connection.
   void ReadEvents(std::unique_ptr<RedisConnection> connection);
   // Starts (or restarts) the feed at the streams' ends; sends group state.
-  absl::Status Resync(RedisConnection& connection)
+  // With `lost` not OK, first tells the listeners that (OnEventsInterrupted)
+  // once the new positions are taken.
+  absl::Status Resync(RedisConnection& connection,
+                      const absl::Status& lost = absl::OkStatus())
       ABSL_LOCKS_EXCLUDED(dispatch_mu_, positions_mu_);
   void Dispatch(size_t stream, const RedisReply& fields)
       ABSL_LOCKS_EXCLUDED(dispatch_mu_);
   void FeedBroken(const absl::Status& status) ABSL_LOCKS_EXCLUDED(dispatch_mu_);
+  // Returns DATA_LOSS if trimming cut a stream of `read` (an XREAD reply)
+  // after this reader's position in it: events were lost to this replica.
+  // Checked after the read, so trimming in between (a reader within one
+  // read of the cap) also counts: conservative, never a silent loss.
+  absl::Status CheckGaps(RedisConnection& connection, const RedisReply& read)
+      ABSL_LOCKS_EXCLUDED(positions_mu_);
+  // The index of a stream key in stream_keys_.
+  size_t StreamIndex(absl::string_view key) const;
   // Decodes a shard stream entry's fields; nullopt for an unknown type.
   static std::optional<PresenceEvent> DecodeEvent(const RedisReply& fields);
 
@@ -425,10 +438,24 @@ class RedisStore : public PresenceStore {
   // the shard streams from a cursor shared by all replicas and hands the
   // events to the exclusive listeners.
   void Lead();
+  // The lease holder's delivery: how far it has read each shard stream,
+  // how far its exclusive listeners are done (the shared cursor it
+  // records), and the events offered but not yet done, in offered order.
+  struct LeadState {
+    struct Pending {
+      uint64_t position;  // PresenceEvent::delivery_position.
+      size_t stream;
+      StreamId id;
+    };
+    std::vector<StreamId> read;
+    std::vector<StreamId> done;
+    std::deque<Pending> pending;
+    uint64_t offered = 0;  // The last delivery_position given out.
+  };
   // One round as lease holder: reads and delivers what is new, and records
-  // the cursor. Returns whether the lease was still held at the end.
-  absl::StatusOr<bool> LeadRound(RedisConnection& connection,
-                                 std::vector<StreamId>& cursor);
+  // in the shared cursor how far the listeners are done. Returns whether
+  // the lease was still held at the end.
+  absl::StatusOr<bool> LeadRound(RedisConnection& connection, LeadState& state);
 
   const RedisStoreOptions options_;
   Clock* const clock_;
@@ -449,6 +476,9 @@ class RedisStore : public PresenceStore {
   CondVar positions_advanced_;
   // Read up to here.
   std::vector<StreamId> positions_ ABSL_GUARDED_BY(positions_mu_);
+  // How many entries each stream had ever been added when the reader read
+  // through positions_ (Redis's entries-added then): the gap check.
+  std::vector<uint64_t> read_counts_ ABSL_GUARDED_BY(positions_mu_);
   std::atomic<bool> feed_ok_{false};
 
   mutable Mutex stop_mu_;
@@ -843,22 +873,31 @@ void RedisStore::FeedBroken(const absl::Status& status) {
   listeners_.NotifyInterrupted(status);
 }
 
-absl::Status RedisStore::Resync(RedisConnection& connection) {
+absl::Status RedisStore::Resync(RedisConnection& connection,
+                                const absl::Status& lost) {
   absl::StatusOr<RedisReply> reply =
       connection.Call(Library(), "group_snapshot", CommonArgs(clock_->Now()));
   if (!reply.ok()) return reply.status();
   if (reply->is_error()) return absl::InternalError(reply->str);
   const size_t streams = stream_keys_.size();
+  if (reply->elements.size() < 2 * streams) {
+    return absl::InternalError("redis: group_snapshot: a short reply");
+  }
   {
     MutexLock lock(&positions_mu_);
     for (size_t i = 0; i < streams; ++i) {
       positions_[i] = StreamId::Parse(reply->elements[i].str);
+      read_counts_[i] = static_cast<uint64_t>(
+          std::max<int64_t>(reply->elements[streams + i].integer, 0));
     }
   }
   positions_advanced_.SignalAll();
   MutexLock lock(&dispatch_mu_);
+  // After the new positions are taken, so that a watcher that starts over
+  // once told misses nothing from then on.
+  if (!lost.ok()) listeners_.NotifyInterrupted(lost);
   groups_.Clear();
-  for (size_t i = streams; i + 1 < reply->elements.size(); i += 2) {
+  for (size_t i = 2 * streams; i + 1 < reply->elements.size(); i += 2) {
     GroupChange change{reply->elements[i].str,
                        SplitList(reply->elements[i + 1].str)};
     std::sort(change.channels.begin(), change.channels.end());
@@ -961,18 +1000,60 @@ void RedisStore::ReadEvents(std::unique_ptr<RedisConnection> connection) {
       continue;
     }
     if (reply->type != RedisReply::Type::kArray) continue;  // Timed out.
+    if (absl::Status gap = CheckGaps(*connection, *reply); !gap.ok()) {
+      // Events were trimmed before this replica read them: resume from the
+      // streams' current ends and say so (or, if that fails, say so and
+      // reconnect).
+      if (!Resync(*connection, gap).ok()) {
+        connection.reset();
+        FeedBroken(gap);
+      }
+      continue;
+    }
     for (const RedisReply& stream : reply->elements) {
-      const size_t index = std::find(stream_keys_.begin(), stream_keys_.end(),
-                                     stream.elements[0].str) -
-                           stream_keys_.begin();
+      const size_t index = StreamIndex(stream.elements[0].str);
       for (const RedisReply& entry : stream.elements[1].elements) {
         Dispatch(index, entry.elements[1]);
         MutexLock lock(&positions_mu_);
         positions_[index] = StreamId::Parse(entry.elements[0].str);
+        ++read_counts_[index];
       }
     }
     positions_advanced_.SignalAll();
   }
+}
+
+size_t RedisStore::StreamIndex(absl::string_view key) const {
+  return std::find(stream_keys_.begin(), stream_keys_.end(), key) -
+         stream_keys_.begin();
+}
+
+absl::Status RedisStore::CheckGaps(RedisConnection& connection,
+                                   const RedisReply& read) {
+  std::vector<std::string> args = CommonArgs(clock_->Now());
+  {
+    MutexLock lock(&positions_mu_);
+    for (const RedisReply& stream : read.elements) {
+      const size_t index = StreamIndex(stream.elements[0].str);
+      args.push_back(absl::StrCat(index));
+      args.push_back(absl::StrCat(read_counts_[index]));
+    }
+  }
+  absl::StatusOr<RedisReply> gaps = connection.Call(Library(), "gaps", args);
+  // A failed check is the connection's failure, which the next read meets.
+  if (!gaps.ok() || gaps->is_error() || gaps->elements.empty()) {
+    return absl::OkStatus();
+  }
+  const size_t shards = stream_keys_.size() - 1;
+  const int64_t first = gaps->elements[0].integer;
+  return absl::DataLossError(absl::StrCat(
+      "events were lost: this replica fell behind the event stream ",
+      first >= 0 && static_cast<size_t>(first) < shards
+          ? absl::StrCat("of shard ", first)
+          : std::string("of channel groups"),
+      " by more than its capped length (--redis_stream_max_len=",
+      options_.stream_max_len,
+      ") and the missed events were trimmed; re-read and watch again"));
 }
 
 void RedisStore::AddExclusiveListener(EventListener* listener) {
@@ -983,7 +1064,7 @@ void RedisStore::AddExclusiveListener(EventListener* listener) {
 }
 
 absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
-                                           std::vector<StreamId>& cursor) {
+                                           LeadState& state) {
   const size_t shards = stream_keys_.size() - 1;
   std::vector<std::string> command = {
       "XREAD",
@@ -994,24 +1075,46 @@ absl::StatusOr<bool> RedisStore::LeadRound(RedisConnection& connection,
       "STREAMS"};
   command.insert(command.end(), stream_keys_.begin(),
                  stream_keys_.begin() + shards);
-  for (size_t i = 0; i < shards; ++i) command.push_back(cursor[i].ToString());
+  for (size_t i = 0; i < shards; ++i) {
+    command.push_back(state.read[i].ToString());
+  }
   absl::StatusOr<RedisReply> reply = connection.Command(command);
   if (!reply.ok()) return reply.status();
   if (reply->is_error()) return absl::InternalError(reply->str);
-  if (reply->type != RedisReply::Type::kArray) return true;  // Nothing new.
-  std::vector<std::string> checkpoint = {owner_};
-  for (const RedisReply& stream : reply->elements) {
-    const size_t index = std::find(stream_keys_.begin(), stream_keys_.end(),
-                                   stream.elements[0].str) -
-                         stream_keys_.begin();
-    for (const RedisReply& entry : stream.elements[1].elements) {
-      std::optional<PresenceEvent> event = DecodeEvent(entry.elements[1]);
-      if (event.has_value()) exclusive_listeners_.Notify(*event);
-      cursor[index] = StreamId::Parse(entry.elements[0].str);
+  if (reply->type == RedisReply::Type::kArray) {
+    for (const RedisReply& stream : reply->elements) {
+      const size_t index = StreamIndex(stream.elements[0].str);
+      for (const RedisReply& entry : stream.elements[1].elements) {
+        const StreamId id = StreamId::Parse(entry.elements[0].str);
+        std::optional<PresenceEvent> event = DecodeEvent(entry.elements[1]);
+        if (event.has_value()) {
+          event->delivery_position = ++state.offered;
+          exclusive_listeners_.Notify(*event);
+        }
+        // An entry that is no event is done when the event before it is.
+        state.pending.push_back({state.offered, index, id});
+        state.read[index] = id;
+      }
     }
-    checkpoint.push_back(absl::StrCat(index));
-    checkpoint.push_back(cursor[index].ToString());
   }
+  // The shared cursor moves only past what the listeners are done with
+  // (a webhook: acknowledged by its receiver, or given up), so a holder
+  // that dies with events in flight leaves them to the next one.
+  const uint64_t done = exclusive_listeners_.MinDoneThrough();
+  std::vector<bool> moved(shards, false);
+  while (!state.pending.empty() && state.pending.front().position <= done) {
+    const LeadState::Pending& front = state.pending.front();
+    state.done[front.stream] = front.id;
+    moved[front.stream] = true;
+    state.pending.pop_front();
+  }
+  std::vector<std::string> checkpoint = {owner_};
+  for (size_t i = 0; i < shards; ++i) {
+    if (!moved[i]) continue;
+    checkpoint.push_back(absl::StrCat(i));
+    checkpoint.push_back(state.done[i].ToString());
+  }
+  if (checkpoint.size() == 1) return true;  // Nothing more is done.
   absl::StatusOr<RedisReply> held = Run("checkpoint", checkpoint);
   if (!held.ok()) return held.status();
   return held->integer == 1;
@@ -1023,9 +1126,19 @@ void RedisStore::Lead() {
   const std::string lease_ms =
       absl::StrCat(absl::ToInt64Milliseconds(options_.lease));
   std::unique_ptr<RedisConnection> connection;
-  std::vector<StreamId> cursor(stream_keys_.size() - 1);
+  LeadState state;
+  state.read.resize(stream_keys_.size() - 1);
+  state.done.resize(stream_keys_.size() - 1);
   bool leading = false;
   while (!stopping()) {
+    // Without exclusive listeners (all removed, e.g. while shutting down)
+    // this replica delivers nothing and so records nothing: the lease
+    // lapses and another replica resumes at the shared cursor.
+    if (exclusive_listeners_.empty()) {
+      leading = false;
+      WaitFor(options_.lease_retry);
+      continue;
+    }
     absl::StatusOr<RedisReply> held = Run("lease", {owner_, lease_ms});
     if (!held.ok() || held->integer != 1) {
       leading = false;
@@ -1033,19 +1146,24 @@ void RedisStore::Lead() {
       continue;
     }
     if (!leading) {
-      // Taking over: resume at the shared cursor. A shard no holder ever
-      // delivered from (a new deployment, or a Redis that lost its data)
-      // starts at the beginning of its stream: at least once, never skipped.
+      // Taking over: resume at the shared cursor, re-delivering what the
+      // previous holder had not finished. A shard no holder ever delivered
+      // from (a new deployment, or a Redis that lost its data) starts at the
+      // beginning of its stream: at least once, never skipped. Events this
+      // replica offered before (as an earlier holder) may still complete;
+      // they are delivered again all the same.
       absl::StatusOr<RedisReply> saved = Run("cursor", {});
       if (!saved.ok()) continue;
-      std::fill(cursor.begin(), cursor.end(), StreamId());
+      std::fill(state.read.begin(), state.read.end(), StreamId());
       for (size_t i = 0; i + 1 < saved->elements.size(); i += 2) {
         size_t index = 0;
         if (absl::SimpleAtoi(saved->elements[i].str, &index) &&
-            index < cursor.size()) {
-          cursor[index] = StreamId::Parse(saved->elements[i + 1].str);
+            index < state.read.size()) {
+          state.read[index] = StreamId::Parse(saved->elements[i + 1].str);
         }
       }
+      state.done = state.read;
+      state.pending.clear();
       leading = true;
     }
     if (connection == nullptr || connection->broken()) {
@@ -1058,7 +1176,7 @@ void RedisStore::Lead() {
       }
       connection = *std::move(connected);
     }
-    absl::StatusOr<bool> still_leading = LeadRound(*connection, cursor);
+    absl::StatusOr<bool> still_leading = LeadRound(*connection, state);
     if (!still_leading.ok()) connection.reset();
     // Lost the lease, or an error: re-read the cursor when leading again.
     if (!still_leading.ok() || !*still_leading) leading = false;

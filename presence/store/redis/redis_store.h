@@ -84,9 +84,15 @@
 // caller's clock. Exclusive listeners (webhooks) are called from the
 // delivery thread of the one replica that holds the lease ({g}:lease: an
 // owner and an expiry in ms of the holder's clock, renewed before every
-// delivery round); a new holder resumes at the shared cursor, so around a
-// handover an event may be delivered twice, never skipped. The event reader
-// and the lease holder have connections of their own (blocking reads).
+// delivery round); the holder numbers the events it offers
+// (PresenceEvent::delivery_position) and moves the shared cursor
+// ({g}:cursor) only past what every exclusive listener is done with
+// (EventListener::DoneThrough: for webhooks, acknowledged by the receivers),
+// so a new holder resumes where the last one was done: around a handover an
+// event may be delivered twice, never skipped (as long as the cursor is
+// within the streams' capped length). A replica without exclusive listeners
+// takes no lease. The event reader and the lease holder have connections of
+// their own (blocking reads).
 //
 // Faults: a connection on which Redis answers nothing for the pool timeout
 // while requests are in flight is given up, and its requests fail with
@@ -95,7 +101,13 @@
 // service resumes when Redis is back (the functions are loaded again if
 // Redis lost them). When the event feed breaks, listeners get
 // OnEventsInterrupted (watch streams end with UNAVAILABLE) and group state
-// is re-sent afterwards.
+// is re-sent afterwards. A reader that falls behind a stream by more than
+// stream_max_len entries finds the gap (it counts the entries it read
+// against the stream's entries-added and length): it resumes at the
+// streams' current ends and then tells listeners OnEventsInterrupted with
+// DATA_LOSS (watch streams end with DATA_LOSS). The check follows each read,
+// so a reader within one read of the cap may be told so too: conservative,
+// never a silent loss.
 //
 // Thread-safe. Deadlines, the lease's expiry and every wait of the store's
 // threads (lease attempts, the event reader's reconnection backoff) come

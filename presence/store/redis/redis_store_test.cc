@@ -4,11 +4,13 @@
 #include "presence/store/redis/redis_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -85,6 +87,10 @@ class Recorder : public EventRecorder {
     MutexLock lock(&mu_);
     interruptions_.push_back(status);
     interrupted_.SignalAll();
+  }
+  std::vector<absl::Status> TakeInterruptions() {
+    MutexLock lock(&mu_);
+    return std::exchange(interruptions_, {});
   }
   bool WaitForInterruption(absl::Duration timeout) {
     MutexLock lock(&mu_);
@@ -287,8 +293,10 @@ int WaitForUserEvent(EventRecorder* recorders, int n, const std::string& user,
 }
 
 // Returns the index of the recorder that holds an event of `user`, waiting
-// up to 20 s (real time) for it; -1 if none does by then.
-int WaitForUserEventIn(EventRecorder* recorders, int n, const std::string& user,
+// up to 20 s (real time) for it; -1 if none does by then. (A template:
+// `recorders` is an array of some EventRecorder type.)
+template <typename Recorders>
+int WaitForUserEventIn(Recorders* recorders, int n, const std::string& user,
                        std::vector<PresenceEvent>* seen) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (absl::Now() < deadline) {
@@ -622,6 +630,170 @@ TEST(RedisOutageTest, CallsFailFastWhileRedisIsDownAndRecover) {
   EXPECT_TRUE((*store)->Healthy());
   EXPECT_TRUE(presence.Heartbeat(beat).ok());
   EXPECT_THAT(presence.WhereNow({"alice"})->channels, ElementsAre("lobby"));
+  (*store)->RemoveListener(&events);
+}
+
+// A command on a connection of its own to the test's Redis.
+absl::StatusOr<RedisReply> RawCommand(const std::vector<std::string>& args) {
+  RedisEndpoint endpoint;
+  endpoint.port = redis->port();
+  absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+      RedisConnection::Connect(endpoint, absl::Seconds(5));
+  if (!connection.ok()) return connection.status();
+  return (*connection)->Command(args);
+}
+
+// An exclusive listener that finishes events only when told, like a
+// webhook receiver holding a batch: it is done through what the test
+// acknowledged.
+class HoldingRecorder : public EventRecorder {
+ public:
+  uint64_t DoneThrough() const override { return done_.load(); }
+  void AckThrough(uint64_t position) { done_.store(position); }
+
+ private:
+  std::atomic<uint64_t> done_{0};
+};
+
+// The delivery_position of `user`'s join among `events`; 0 if none.
+uint64_t PositionOf(const std::vector<PresenceEvent>& events,
+                    const std::string& user) {
+  for (const PresenceEvent& e : events) {
+    if (e.type == EventType::kJoin && e.user_id == user) {
+      return e.delivery_position;
+    }
+  }
+  return 0;
+}
+
+TEST(RedisLeaseTest, AHolderThatDiesMidFlightLeavesItsEventsToTheNext) {
+  ASSERT_TRUE(redis->FlushAll().ok());
+  SimulatedClock clock(absl::FromUnixSeconds(1'800'000'000));
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  // Hours of the injected clock: only the test hands the lease over.
+  options.lease = absl::Hours(1);
+  options.lease_retry = absl::Minutes(1);
+  // Declared before the stores, which call them until destroyed.
+  HoldingRecorder exclusive[2];
+  std::unique_ptr<PresenceStore> stores[2];
+  std::unique_ptr<Presence> presence[2];
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::unique_ptr<PresenceStore>> store =
+        NewRedisStore(options, &clock);
+    ASSERT_TRUE(store.ok()) << store.status();
+    stores[i] = *std::move(store);
+    presence[i] = std::make_unique<Presence>(stores[i].get(), config.limits);
+    stores[i]->AddExclusiveListener(&exclusive[i]);
+  }
+  auto join = [&](int replica, const std::string& user) {
+    HeartbeatRequest beat;
+    beat.user_id = user;
+    beat.channels = {"lobby"};
+    ASSERT_TRUE(presence[replica]->Heartbeat(beat).ok());
+  };
+  std::vector<PresenceEvent> seen[2];
+  join(0, "acked");
+  const int holder = WaitForUserEventIn(exclusive, 2, "acked", seen);
+  ASSERT_GE(holder, 0) << "no replica ever delivered";
+  const int other = 1 - holder;
+  const uint64_t acked = PositionOf(seen[holder], "acked");
+  ASSERT_GT(acked, 0u);
+
+  // The holder's receiver acknowledges "acked": the shared cursor records
+  // it (and nothing before the acknowledgement did).
+  absl::StatusOr<RedisReply> cursor =
+      RawCommand({"HGETALL", "presence:{g}:cursor"});
+  ASSERT_TRUE(cursor.ok()) << cursor.status();
+  EXPECT_TRUE(cursor->elements.empty()) << "recorded before acknowledged";
+  exclusive[holder].AckThrough(acked);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (cursor.ok() && cursor->elements.empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+    cursor = RawCommand({"HGETALL", "presence:{g}:cursor"});
+  }
+  ASSERT_TRUE(cursor.ok() && !cursor->elements.empty())
+      << "the acknowledgement never reached the cursor";
+
+  // "held" reaches the holder, whose receiver holds it; then the holder
+  // dies without giving the lease up.
+  join(other, "held");
+  ASSERT_EQ(WaitForUserEventIn(&exclusive[holder], 1, "held", &seen[holder]),
+            0);
+  presence[holder].reset();
+  stores[holder].reset();
+
+  // The other replica takes over at the cursor: "held" comes again (at
+  // least once), "acked" does not, and new events follow. (The hour the
+  // clock moved times both users out: their timeouts come too.)
+  clock.Advance(options.lease + options.lease_retry);
+  ASSERT_EQ(WaitForUserEventIn(&exclusive[other], 1, "held", &seen[other]), 0);
+  join(other, "later");
+  ASSERT_EQ(WaitForUserEventIn(&exclusive[other], 1, "later", &seen[other]), 0);
+  EXPECT_EQ(PositionOf(seen[other], "acked"), 0u) << "acknowledged, resent";
+  stores[other]->RemoveExclusiveListener(&exclusive[other]);
+}
+
+// A replica whose reader falls behind a stream by more than its capped
+// length: the trimming happens between two of its reads (in one MULTI, as
+// if the reader had been paused while others wrote), so the entry after
+// its position is gone when it reads again.
+TEST(RedisGapTest, AReaderThatFallsBehindTheTrimLosesEventsSaysSoAndResumes) {
+  ASSERT_TRUE(redis->FlushAll().ok());
+  StoreConfig config;
+  RedisStoreOptions options = Options(config);
+  options.stream_max_len = 10;
+  Recorder events;
+  absl::StatusOr<std::unique_ptr<PresenceStore>> store =
+      NewRedisStore(options, Clock::Real());
+  ASSERT_TRUE(store.ok()) << store.status();
+  Presence presence(store->get(), config.limits);
+  (*store)->AddListener(&events);
+  HeartbeatRequest beat;
+  beat.user_id = "before";
+  beat.channels = {"lobby"};
+  ASSERT_TRUE(presence.Heartbeat(beat).ok());
+  ASSERT_TRUE((*store)->SyncEvents().ok());
+  ASSERT_FALSE(events.Take().empty());
+
+  const std::string stream = "presence:{s0}:events";
+  auto entry = [&](const std::string& user) {
+    return std::vector<std::string>{"XADD", stream,    "*", "t",  "join",
+                                    "c",    "trimmed", "u", user, "o",
+                                    "1",    "ms",      "1", "q",  "1:1"};
+  };
+  RedisEndpoint endpoint;
+  endpoint.port = redis->port();
+  absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+      RedisConnection::Connect(endpoint, absl::Seconds(5));
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE((*connection)->Command({"MULTI"}).ok());
+  ASSERT_TRUE((*connection)->Command(entry("lost")).ok());
+  ASSERT_TRUE((*connection)->Command(entry("skipped")).ok());
+  ASSERT_TRUE((*connection)->Command({"XTRIM", stream, "MAXLEN", "1"}).ok());
+  absl::StatusOr<RedisReply> exec = (*connection)->Command({"EXEC"});
+  ASSERT_TRUE(exec.ok() && !exec->is_error());
+
+  ASSERT_TRUE(events.WaitForInterruption(absl::Seconds(20)));
+  const std::vector<absl::Status> interruptions = events.TakeInterruptions();
+  ASSERT_EQ(interruptions.size(), 1u);
+  EXPECT_TRUE(absl::IsDataLoss(interruptions[0])) << interruptions[0];
+  EXPECT_TRUE(absl::StrContains(interruptions[0].message(),
+                                "fell behind the event stream of shard 0"))
+      << interruptions[0];
+  EXPECT_TRUE(absl::StrContains(interruptions[0].message(),
+                                "--redis_stream_max_len=10"))
+      << interruptions[0];
+
+  // It resumed from the streams' current ends: new events flow, and what
+  // was left of the stream after the gap was not delivered either.
+  beat.user_id = "after";
+  ASSERT_TRUE(presence.Heartbeat(beat).ok());
+  ASSERT_TRUE((*store)->SyncEvents().ok());
+  std::vector<std::string> users;
+  for (const PresenceEvent& e : events.Take()) users.push_back(e.user_id);
+  EXPECT_THAT(users, ElementsAre("after"));
+  EXPECT_TRUE(events.TakeInterruptions().empty());
   (*store)->RemoveListener(&events);
 }
 
