@@ -730,6 +730,64 @@ TEST_F(ReplicasTest, ARedisOutageFailsFastAndHealsWithoutRestarts) {
   }
 }
 
+// The pid of the replica holding the webhook lease ("<pid>-..." is its
+// owner id), read with redis-cli; -1 if none.
+pid_t LeaseHolderPid(int redis_port) {
+  const std::string command = absl::StrCat("redis-cli -p ", redis_port,
+                                           " --raw GET 'presence:{g}:lease'");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buffer[256] = {};
+  const size_t n = fread(buffer, 1, sizeof(buffer) - 1, pipe);
+  pclose(pipe);
+  const std::string value(buffer, n);
+  int pid = -1;
+  if (!absl::SimpleAtoi(value.substr(0, value.find('-')), &pid)) return -1;
+  return pid;
+}
+
+// Webhooks are at least once across replicas: the shared delivery cursor
+// moves only past what the receiver acknowledged, so a batch in flight when
+// its replica is SIGKILLed is sent again by the replica that takes the
+// lease over (a duplicate, which receivers dedupe by (channel, sequence)).
+TEST_F(ReplicasTest, AWebhookBatchInFlightOnAKilledReplicaIsSentAgain) {
+  auto receiver = HttpReceiver::Start();
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  (*receiver)->Pause();  // Receives the batch and holds it, unanswered.
+  ASSERT_NO_FATAL_FAILURE(StartReplicas({
+      "--webhook_url=" + (*receiver)->url("/hook"),
+      "--webhook_secret=s3cret",
+      "--webhook_batch_delay=20ms",
+  }));
+  ASSERT_TRUE(Join(kA, "held", "inflight", 60).ok());
+  // One batch in flight per URL: until it is answered, this is the only
+  // request, and it came from the lease holder.
+  ASSERT_TRUE((*receiver)->WaitForRequests(1));
+  WebhookTally first(receiver->get());
+  ASSERT_TRUE(first.ReadUntil(
+      [](const WebhookTally& t) { return !t.deliveries().empty(); }));
+  const pid_t holder_pid = LeaseHolderPid(redis_->port());
+  int holder = -1;
+  for (int i = 0; i < kReplicas; ++i) {
+    if (replicas_[i]->pid() == holder_pid) holder = i;
+  }
+  ASSERT_GE(holder, 0) << "no replica holds the lease (" << holder_pid << ")";
+  const int status = Kill(holder);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  (*receiver)->Resume();
+
+  // Another replica takes the lease once it expires and sends every event
+  // of the unacknowledged batch again.
+  WebhookTally all(receiver->get());
+  ASSERT_TRUE(all.ReadUntil([&](const WebhookTally& t) {
+    for (const auto& [key, count] : first.deliveries()) {
+      if (t.count(key.first, key.second) < 2) return false;
+    }
+    return true;
+  })) << "the batch in flight was not sent again; got "
+      << (*receiver)->requests().size() << " requests";
+}
+
 TEST_F(ReplicasTest, AKilledReplicaLosesNothingAcknowledged) {
   ASSERT_NO_FATAL_FAILURE(StartReplicas());
   std::unique_ptr<EventStream> watch = Watch(kB, "crash");
