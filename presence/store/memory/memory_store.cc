@@ -552,9 +552,12 @@ class MemoryStore : public RestorableMemoryStore {
   // The rest of removing a member once its record left the tree: its state
   // and sessions, its place in the user index, the event (`occupancy`
   // after it) and its reference to the user's name.
+  // With `release_user` false the caller releases the user's name itself
+  // (RetireDueLocked(), all together).
   void RetireMemberLocked(Shard& shard, uint32_t slot, Channel& channel,
                           const MemberRecord& record, EventType type,
-                          absl::Time now, size_t occupancy)
+                          absl::Time now, size_t occupancy,
+                          bool release_user = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Adds or extends session `session` of member `record` (named `user`) of
@@ -764,7 +767,8 @@ bool MemoryStore::RemoveMemberLocked(Shard& shard, uint32_t slot,
 void MemoryStore::RetireMemberLocked(Shard& shard, uint32_t slot,
                                      Channel& channel,
                                      const MemberRecord& record, EventType type,
-                                     absl::Time now, size_t occupancy) {
+                                     absl::Time now, size_t occupancy,
+                                     bool release_user) {
   const uint32_t id = record.user & kIdMask;
   const uint64_t key = MemberKey(slot, id);
   if (record.user & kHasState) shard.states.erase(key);
@@ -786,7 +790,7 @@ void MemoryStore::RetireMemberLocked(Shard& shard, uint32_t slot,
   EmitLocked(shard, channel, type, users_.Name(id), now, "", occupancy,
              type == EventType::kTimeout ? TickTime(record.deadline, now)
                                          : absl::InfinitePast());
-  users_.Release(id);  // The member's reference.
+  if (release_user) users_.Release(id);  // The member's reference.
 }
 
 bool MemoryStore::TimeOutDueLocked(Shard& shard, uint32_t slot,
@@ -816,8 +820,15 @@ void MemoryStore::RetireDueLocked(Shard& shard, uint32_t slot, Channel& channel,
     if (i + kAhead < due.size())
       users_.PrefetchEntry(due[i + kAhead].user & kIdMask);
     RetireMemberLocked(shard, slot, channel, due[i], EventType::kTimeout, now,
-                       --occupancy);
+                       --occupancy, /*release_user=*/false);
   }
+  // The members' references to their names, together: freeing a name
+  // (a user's last membership) misses the cache in the name index, and
+  // ReleaseMany() overlaps those misses.
+  absl::InlinedVector<NameTable::Id, 64> ids;
+  ids.reserve(due.size());
+  for (const MemberRecord& record : due) ids.push_back(record.user & kIdMask);
+  users_.ReleaseMany(ids.data(), ids.size());
 }
 
 void MemoryStore::TouchSessionLocked(Shard& shard, uint32_t slot,

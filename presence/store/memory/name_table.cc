@@ -1,5 +1,6 @@
 #include "presence/store/memory/name_table.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -77,6 +78,42 @@ NameTable::Id NameTable::Find(absl::string_view name) const {
   MutexLock lock(&shard.mu);
   auto it = shard.index.find(name);
   return it == shard.index.end() ? kNoId : MakeId(s, *it);
+}
+
+void NameTable::ReleaseMany(const Id* ids, size_t n) {
+  constexpr size_t kChunk = 32;
+  for (size_t begin = 0; begin < n; begin += kChunk) {
+    const size_t end = std::min(n, begin + kChunk);
+    uint32_t mask = 0;
+    for (size_t i = begin; i < end; ++i) mask |= 1u << ShardOf(ids[i]);
+    // In ascending order, as FindMany().
+    for (size_t s = 0; s < kShards; ++s) {
+      if (mask & (1u << s)) shards_[s].mu.Lock();
+    }
+    // First every reference is dropped and the index slots of the names
+    // that die are loaded together; then those names are freed.
+    Id dying[kChunk];
+    size_t d = 0;
+    for (size_t i = begin; i < end; ++i) {
+      Shard& shard = shards_[ShardOf(ids[i])];
+      Entry& entry = shard.entries[SlotOf(ids[i])];
+      assert(entry.refs > 0);
+      if (--entry.refs > 0) continue;
+      shard.index.prefetch(entry.name());
+      dying[d++] = ids[i];
+    }
+    for (size_t k = 0; k < d; ++k) {
+      Shard& shard = shards_[ShardOf(dying[k])];
+      const uint32_t slot = SlotOf(dying[k]);
+      shard.index.erase(slot);  // Hashes the name: before it is cleared.
+      shard.entries[slot].Clear();
+      shard.frees.fetch_add(1, std::memory_order_release);
+      shard.free.push_back(slot);
+    }
+    for (size_t s = kShards; s-- > 0;) {
+      if (mask & (1u << s)) shards_[s].mu.Unlock();
+    }
+  }
 }
 
 void NameTable::FindMany(const absl::string_view* names, size_t n, Id* ids,

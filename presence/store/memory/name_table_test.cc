@@ -43,11 +43,48 @@ TEST(NameTableTest, FreedIdsAreReusedAndLongNamesSurvive) {
   names.Release(a);
   // Reuses a's slot when the new name hashes to the same shard.
   std::vector<NameTable::Id> ids;
+  ids.reserve(100);
   for (int i = 0; i < 100; ++i)
     ids.push_back(names.Acquire("n" + std::to_string(i)));
   bool reused = false;
   for (NameTable::Id id : ids) reused |= id == a;
   EXPECT_TRUE(reused);
+}
+
+TEST(NameTableTest, ReleaseManyDropsOneReferencePerId) {
+  NameTable names;
+  // 100 names over every shard, more than one chunk; even ones hold two
+  // references, and n0 appears twice in the batch (two references).
+  std::vector<NameTable::Id> batch;
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "n" + std::to_string(i);
+    const NameTable::Id id = names.Acquire(name);
+    if (i % 2 == 0) names.AddRef(id);
+    batch.push_back(id);
+  }
+  batch.push_back(batch[0]);
+  const uint64_t frees_before = [&] {
+    uint64_t sum = 0;
+    for (size_t s = 0; s < NameTable::kShards; ++s) sum += names.Frees(s);
+    return sum;
+  }();
+  names.ReleaseMany(batch.data(), batch.size());
+  uint64_t frees_after = 0;
+  for (size_t s = 0; s < NameTable::kShards; ++s) frees_after += names.Frees(s);
+  EXPECT_EQ(frees_after - frees_before, 51u);  // Odd ones and n0.
+  EXPECT_EQ(names.size(), 49u);
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "n" + std::to_string(i);
+    if (i % 2 == 1 || i == 0) {
+      EXPECT_EQ(names.Find(name), NameTable::kNoId) << name;
+    } else {
+      EXPECT_EQ(names.Find(name), batch[i]) << name;
+      EXPECT_EQ(names.Name(batch[i]), name);
+    }
+  }
+  // Freed names come back (new ids are fine) and are found.
+  const NameTable::Id again = names.Acquire("n1");
+  EXPECT_EQ(names.Find("n1"), again);
 }
 
 TEST(NameTableTest, FindManyFindsWhatFindFinds) {
@@ -84,6 +121,7 @@ TEST(NameTableTest, FreesCountsFreedNamesPerShard) {
 TEST(NameTableTest, ConcurrentAcquireAndRelease) {
   NameTable names;
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&names, t] {
       for (int i = 0; i < 20000; ++i) {
