@@ -1397,25 +1397,12 @@ void MemoryStore::PrefetchLocked(const std::vector<BatchEntry>& entries,
 
 std::vector<BatchEntryResult> MemoryStore::Batch(
     const std::vector<BatchEntry>& entries) {
-  std::vector<BatchEntryResult> results(entries.size());
   if (UserLimitsOn()) {
     // Each heartbeat takes its user's limit lock before its shards' (see
-    // Heartbeat): entry by entry, in order.
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const BatchEntry& entry = entries[i];
-      if (entry.kind == BatchEntry::Kind::kHeartbeat) {
-        results[i].status = Heartbeat(entry.heartbeat);
-        continue;
-      }
-      absl::StatusOr<LeaveResult> left = Leave(entry.leave);
-      if (left.ok()) {
-        results[i].leave = *std::move(left);
-      } else {
-        results[i].status = left.status();
-      }
-    }
-    return results;
+    // Heartbeat): entry by entry, in order, as the generic batch does.
+    return PresenceStore::Batch(entries);
   }
+  std::vector<BatchEntryResult> results(entries.size());
   std::vector<Plan> plans(std::min(entries.size(), kBatchChunk));
   for (size_t begin = 0; begin < entries.size(); begin += kBatchChunk) {
     const size_t end = std::min(entries.size(), begin + kBatchChunk);
