@@ -4,7 +4,7 @@
 # libraries the binary links.
 #
 #   docker build -t presence-server:dev .
-#   docker run --rm -p 50051:50051 -p 9090:9090 -p 8080:8080 presence-server:dev
+#   docker run --rm -p 50051:50051 -p 9090:9090 presence-server:dev
 #
 # Containers cannot be built on the project's test machines, so
 # k8s/manifests_test.sh checks this file against the real binary instead:
@@ -45,9 +45,8 @@ COPY --from=build /out/presence_server /usr/local/bin/presence_server
 # A numeric user, so Kubernetes' runAsNonRoot can verify it without a passwd
 # entry.
 USER 65532:65532
-EXPOSE 50051 9090 8080
+EXPOSE 50051 9090
 ENTRYPOINT ["/usr/local/bin/presence_server"]
 # Listen on every interface (the server's default is 127.0.0.1, unreachable
 # from outside the container). Kubernetes' `args` replace these.
-CMD ["--listen_address=0.0.0.0:50051", "--metrics_address=0.0.0.0:9090", \
-     "--http_address=0.0.0.0:8080"]
+CMD ["--listen_address=0.0.0.0:50051", "--metrics_address=0.0.0.0:9090"]

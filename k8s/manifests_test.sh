@@ -63,6 +63,16 @@ for dir in "$work"/k8s/overlays/*/; do
     echo "FAIL [$name] kubectl kustomize k8s/overlays/$name: $(cat "$work/$name.err")"
     failed=1
   fi
+  # The same overlay with the opt-in PubNub HTTP component.
+  mkdir -p "$work/k8s/with-http/$name"
+  printf 'resources: [../../overlays/%s]\ncomponents: [../../components/pubnub-http]\n' \
+    "$name" >"$work/k8s/with-http/$name/kustomization.yaml"
+  if kubectl kustomize "$work/k8s/with-http/$name" >"$work/$name+http.yaml" 2>"$work/$name+http.err"; then
+    rendered+=("$name+pubnub-http=$work/$name+http.yaml")
+  else
+    echo "FAIL [$name+pubnub-http] kubectl kustomize: $(cat "$work/$name+http.err")"
+    failed=1
+  fi
 done
 
 node "$work/k8s/validate/check_manifests.mjs" --binary="$binary" --rootpath="$rootpath" \
