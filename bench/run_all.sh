@@ -25,4 +25,4 @@ for binary in echo_server load_generator memory_per_membership timeout_lag; do
 done
 /usr/bin/python3 bench/run_scenarios.py --bin_dir="$bin_dir" \
   --out=bench/RESULTS.md \
-  --command="bench/run_all.sh $*" "$@"
+  --command="$(echo "bench/run_all.sh $*" | sed 's/ *$//')" "$@"

@@ -1011,14 +1011,21 @@ def fmt_ratio(value):
     return "—" if value is None else f"{value:.2f}×"
 
 
-def machine_description(args, started, elapsed):
+def source_state(repo):
+    """The commit and the uncommitted changes, read when the run starts
+    (right after run_all.sh's build): others commit during a run."""
     def run(*argv):
         try:
             return subprocess.run(argv, capture_output=True, text=True,
-                                  cwd=args.repo).stdout.strip()
+                                  cwd=repo).stdout.strip()
         except OSError:
             return ""
 
+    return (run("git", "rev-parse", "--short=12", "HEAD") or "unknown",
+            run("git", "status", "--porcelain", "--untracked-files=no"))
+
+
+def machine_description(args, started, elapsed):
     model = ""
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -1027,8 +1034,7 @@ def machine_description(args, started, elapsed):
                 break
     with open("/proc/meminfo") as f:
         memory = int(f.readline().split()[1]) / 1024 / 1024
-    commit = run("git", "rev-parse", "--short=12", "HEAD") or "unknown"
-    dirty = run("git", "status", "--porcelain", "--untracked-files=no")
+    commit, dirty = args.source
     return [
         f"- Machine: {os.cpu_count()} cores ({model}), {memory:.0f} GiB, "
         f"Linux {platform.release()}",
@@ -1070,6 +1076,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    args.source = source_state(args.repo)
     bench = Bench(args)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     wanted = lambda s: not only or s in only
