@@ -34,11 +34,12 @@ absl_modules="absl_base absl_flat_hash_map absl_flat_hash_set absl_hash
 libs=$(pkg-config --libs $absl_modules protobuf)
 
 # Every library source of the presence library but the Redis store (which
-# needs a server) and test support.
+# needs a server), the durable store (LevelDB, which Debian builds without
+# RTTI) and test support.
 library_sources() {
   git ls-files --cached --others --exclude-standard 'presence/*.cc' |
     grep -v -e '_test\.cc$' -e '_fuzzer\.cc$' -e '^presence/testing/' \
-      -e '^presence/store/redis/' -e 'differential'
+      -e '^presence/store/redis/' -e '^presence/store/durable/' -e 'differential'
 }
 
 declare -A sources corpus
