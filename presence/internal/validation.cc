@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "presence/base/exact_json.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
@@ -213,15 +214,16 @@ absl::StatusOr<std::string> CanonicalState(absl::string_view field,
         field, ": ", json.size(), " bytes; at most ", limits.max_state_bytes));
   }
   rapidjson::Document doc;
-  // Iterative: deep input cannot overflow the stack. No NaN/Infinity flag:
-  // RapidJSON refuses them by default.
-  doc.Parse<rapidjson::kParseIterativeFlag |
-            rapidjson::kParseFullPrecisionFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  // Iterative: deep input cannot overflow the stack. No NaN/Infinity:
+  // RapidJSON refuses them by default. Numbers are converted exactly.
+  const rapidjson::ParseResult parsed = ParseJsonExact(json, &doc);
+  if (parsed.IsError()) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": not valid JSON (",
-                     rapidjson::GetParseError_En(doc.GetParseError()),
-                     " at offset ", doc.GetErrorOffset(), ")"));
+                     parsed.Code() == rapidjson::kParseErrorTermination
+                         ? "a number beyond a double's range"
+                         : rapidjson::GetParseError_En(parsed.Code()),
+                     " at offset ", parsed.Offset(), ")"));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError(

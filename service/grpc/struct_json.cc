@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "presence/base/exact_json.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -140,11 +141,9 @@ absl::Status JsonToStruct(absl::string_view json, Struct* out) {
   out->Clear();
   if (json.empty()) return absl::OkStatus();
   rapidjson::Document doc;
-  // Full precision: the default fast conversion may be off by an ulp, and a
-  // state read back must hold the numbers it was written with.
-  doc.Parse<rapidjson::kParseIterativeFlag |
-            rapidjson::kParseFullPrecisionFlag>(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  // Exact numbers: RapidJSON's default conversion may be off by an ulp, and
+  // a state read back must hold the numbers it was written with.
+  if (ParseJsonExact(json, &doc).IsError() || !doc.IsObject()) {
     return absl::InternalError("stored state is not a JSON object");
   }
   ReadObject(doc, out);

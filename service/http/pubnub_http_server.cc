@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "presence/base/exact_json.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
@@ -98,13 +99,14 @@ HeartbeatStates(const PubNubRequest& request,
   const std::optional<std::string> text = request.Query("state");
   if (!text.has_value() || text->empty()) return states;
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag |
-            rapidjson::kParseFullPrecisionFlag>(text->data(), text->size());
-  if (doc.HasParseError()) {
+  const rapidjson::ParseResult parsed = ParseJsonExact(*text, &doc);
+  if (parsed.IsError()) {
     return absl::InvalidArgumentError(
         absl::StrCat("state: not valid JSON (",
-                     rapidjson::GetParseError_En(doc.GetParseError()),
-                     " at offset ", doc.GetErrorOffset(), ")"));
+                     parsed.Code() == rapidjson::kParseErrorTermination
+                         ? "a number beyond a double's range"
+                         : rapidjson::GetParseError_En(parsed.Code()),
+                     " at offset ", parsed.Offset(), ")"));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError("state: must be a JSON object");
