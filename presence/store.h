@@ -167,6 +167,7 @@ class PresenceStore {
   // first sends the listener every existing group (OnGroupChange, in group
   // order, each with its sorted channels), before any later event or
   // change, so a listener that mirrors groups never misses or reorders one.
+  // Listeners get each call in the order they were added.
   virtual void AddListener(EventListener* listener) = 0;
 
   // Unregisters `listener`; no call to it is in progress when this returns.

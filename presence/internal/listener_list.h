@@ -21,7 +21,8 @@ namespace presence {
 
 // The set of listeners a store notifies. Thread-safe. Listeners are called
 // with the list's lock held in shared mode: several Notify calls (of
-// different channels) may run at once, and Remove waits for them.
+// different channels) may run at once, and Remove waits for them. Each
+// Notify calls the listeners in the order they were added.
 class ListenerList {
  public:
   // Adds `listener`, which must outlive its registration. With

@@ -150,8 +150,10 @@ absl::Status PresenceApp::Init() {
   client_limits_ =
       std::make_unique<ClientLimits>(options_.client_limits, options_.clock);
 
-  store_->AddListener(&fanout_);
+  // Counters first: a client that saw an event or an interruption on its
+  // watch finds it already counted in /metrics.
   store_->AddListener(&event_counter_);
+  store_->AddListener(&fanout_);
   // With several replicas on one store, one of them sends each webhook.
   if (webhooks_ != nullptr) store_->AddExclusiveListener(webhooks_.get());
   listening_ = true;
