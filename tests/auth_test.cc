@@ -5,10 +5,6 @@
 // nothing changed; bound users, prefix and group grants, batches,
 // GrantToken, the admin-only forms, health open to all, and the refusals
 // counted in the metrics.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -30,6 +26,7 @@
 #include "service/app/presence_app.h"
 #include "service/auth/token.h"
 #include "service/auth/token_secrets.h"
+#include "service/testing/http_get.h"
 #include "service/testing/test_server.h"
 
 namespace presence {
@@ -48,29 +45,6 @@ std::string WriteTempFile(absl::string_view name, absl::string_view text) {
   const std::string path = absl::StrCat(dir ? dir : "/tmp", "/", name);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
   return path;
-}
-
-// GET `path` from 127.0.0.1:`port`; returns the whole answer.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[4096];
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-      answer.append(buffer, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return answer;
 }
 
 auth::Claims Admin() {

@@ -7,10 +7,6 @@
 // The trimming happens between two reads of the replica's event reader, in
 // one MULTI (as if the reader had been paused while others wrote past the
 // cap), so the test waits on conditions only, never on time.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -28,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "presence/testing/redis_server.h"
 #include "service/app/presence_app.h"
+#include "service/testing/http_get.h"
 
 namespace presence {
 namespace {
@@ -36,29 +33,6 @@ using ::presence::client::EventStream;
 using ::presence::client::PresenceClient;
 using ::presence::client::WatchEvent;
 using ::testing::HasSubstr;
-
-// The body and headers of GET `path` on 127.0.0.1:`port`.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[4096];
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-      answer.append(buffer, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return answer;
-}
 
 // Runs `script` (commands, one a line) on one redis-cli connection; returns
 // its exit status.

@@ -12,10 +12,6 @@
 // - --max_sessions_per_user / --max_channels_per_user: enforced by the
 //   store (the conformance suite checks both stores); here the refusal's
 //   wire form on both transports and its metric.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -35,6 +31,7 @@
 #include "service/auth/token.h"
 #include "service/auth/token_secrets.h"
 #include "service/limits/client_limits.h"
+#include "service/testing/http_get.h"
 #include "service/testing/test_server.h"
 #include "service/tls/testing/test_pki.h"
 
@@ -42,35 +39,6 @@ namespace presence {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Sends `request` to 127.0.0.1:`port`; returns the whole answer.
-std::string Exchange(int port, const std::string& request) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[4096];
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-      answer.append(buffer, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return answer;
-}
-
-std::string Get(int port, const std::string& target) {
-  return Exchange(port, absl::StrCat("GET ", target,
-                                     " HTTP/1.1\r\nHost: x\r\nConnection: "
-                                     "close\r\n\r\n"));
-}
 
 // "HTTP/1.1 429 ..." -> 429.
 int StatusOf(const std::string& answer) {
@@ -303,16 +271,17 @@ TEST_F(LimitsTest, WatchersInTotalAcrossTransports) {
   std::unique_ptr<Watch> watch = OpenWatch("lobby", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   // A held subscribe long-poll is a watcher too.
-  const std::string poll =
-      Get(app_->http_port(), "/v2/subscribe/demo/lobby-pnpres/0?uuid=bob&tt=1");
+  const std::string poll = HttpGet(
+      app_->http_port(), "/v2/subscribe/demo/lobby-pnpres/0?uuid=bob&tt=1");
   EXPECT_EQ(StatusOf(poll), 429) << poll;
   EXPECT_THAT(poll, HasSubstr("--max_watchers"));
   EXPECT_EQ(app_->client_limits().watch_rejections("http", WatchLimit::kTotal),
             1u);
   // A handshake (tt=0) is answered at once: not a watcher.
-  EXPECT_EQ(StatusOf(Get(app_->http_port(),
-                         "/v2/subscribe/demo/lobby-pnpres/0?uuid=bob&tt=0")),
-            200);
+  EXPECT_EQ(
+      StatusOf(HttpGet(app_->http_port(),
+                       "/v2/subscribe/demo/lobby-pnpres/0?uuid=bob&tt=0")),
+      200);
   CloseWatch(std::move(watch), 0);
 }
 
@@ -325,8 +294,8 @@ TEST_F(LimitsTest, HttpWritesBeyondTheBurstAre429WithRetryAfter) {
   const std::string heartbeat =
       "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice";
 
-  EXPECT_EQ(StatusOf(Get(port, heartbeat)), 200);
-  const std::string refused = Get(port, heartbeat);
+  EXPECT_EQ(StatusOf(HttpGet(port, heartbeat)), 200);
+  const std::string refused = HttpGet(port, heartbeat);
   EXPECT_EQ(StatusOf(refused), 429) << refused;
   EXPECT_THAT(refused, HasSubstr("Retry-After: 1\r\n"));
   EXPECT_THAT(refused, HasSubstr("--write_rate_per_client"));
@@ -336,11 +305,11 @@ TEST_F(LimitsTest, HttpWritesBeyondTheBurstAre429WithRetryAfter) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   // Reads are not charged.
   EXPECT_EQ(
-      StatusOf(Get(port, "/v2/presence/sub-key/demo/channel/lobby?uuid=x")),
+      StatusOf(HttpGet(port, "/v2/presence/sub-key/demo/channel/lobby?uuid=x")),
       200);
 
   // A subscribe is served while its heartbeat waits: bob is not joined yet.
-  EXPECT_EQ(StatusOf(Get(port, "/v2/subscribe/demo/hall/0?uuid=bob&tt=0")),
+  EXPECT_EQ(StatusOf(HttpGet(port, "/v2/subscribe/demo/hall/0?uuid=bob&tt=0")),
             200);
   EXPECT_EQ(app_->client_limits().rate_limited("http", "subscribe"), 1u);
   absl::StatusOr<WhereNowResult> where =
@@ -349,7 +318,7 @@ TEST_F(LimitsTest, HttpWritesBeyondTheBurstAre429WithRetryAfter) {
   EXPECT_TRUE(where->channels.empty());
 
   clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(StatusOf(Get(port, "/v2/subscribe/demo/hall/0?uuid=bob&tt=0")),
+  EXPECT_EQ(StatusOf(HttpGet(port, "/v2/subscribe/demo/hall/0?uuid=bob&tt=0")),
             200);
   where = app_->presence().WhereNow(WhereNowRequest{"bob"});
   ASSERT_TRUE(where.ok());
@@ -371,8 +340,8 @@ TEST_F(LimitsTest, SessionsPerUserOnBothTransports) {
   EXPECT_TRUE(Heartbeat("alice", "lobby", "laptop").ok());
   // PubNub clients use the default session "": a third one.
   const std::string answer =
-      Get(app_->http_port(),
-          "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice");
+      HttpGet(app_->http_port(),
+              "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=alice");
   EXPECT_EQ(StatusOf(answer), 429) << answer;
   EXPECT_THAT(answer, HasSubstr("max_sessions_per_user"));
 

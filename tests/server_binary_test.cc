@@ -1,11 +1,7 @@
 // End to end: the presence_server binary as a user runs it, on a free port;
 // health answers, and SIGTERM/SIGINT drain and exit 0.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -20,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "presence/testing/redis_server.h"
 #include "presence/v1/presence.grpc.pb.h"
+#include "service/testing/http_get.h"
 #include "service/testing/server_process.h"
 
 namespace presence {
@@ -62,29 +59,6 @@ TEST(ServerBinaryTest, ServesHealthAndExitsCleanlyOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_THAT(server.Log(), HasSubstr("received SIGTERM"));
   EXPECT_THAT(server.Log(), HasSubstr("presence_server stopped"));
-}
-
-// GETs http://127.0.0.1:<port><path>; returns the whole response.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
-      0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  (void)send(fd, request.data(), request.size(), 0);
-  std::string response;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0)
-    response.append(buffer, n);
-  close(fd);
-  return response;
 }
 
 TEST(ServerBinaryTest, ServesPrometheusMetrics) {

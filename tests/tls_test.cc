@@ -32,6 +32,7 @@
 #include "service/app/presence_app.h"
 #include "service/auth/token.h"
 #include "service/auth/token_secrets.h"
+#include "service/testing/http_get.h"
 #include "service/testing/test_server.h"
 #include "service/tls/testing/test_pki.h"
 
@@ -127,30 +128,6 @@ std::string HttpsGet(int port, const ClientFiles& files) {
     }
   }
   ERR_clear_error();
-  close(fd);
-  return answer;
-}
-
-// Plain HTTP GET; "" when nothing came back.
-std::string HttpGet(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[4096];
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-      answer.append(buffer, static_cast<size_t>(n));
-    }
-  }
   close(fd);
   return answer;
 }
@@ -269,7 +246,7 @@ TEST_F(TlsTest, MetricsOverHttpsWithClientCertificates) {
   EXPECT_THAT(answer, HasSubstr("presence_uptime_seconds"));
   EXPECT_THAT(HttpsGet(port, {pki_->ca_cert()}),
               testing::Not(HasSubstr("200 OK")));
-  EXPECT_EQ(HttpGet(port), "");
+  EXPECT_EQ(HttpGet(port, "/metrics"), "");
   // Still serving after the refusals.
   EXPECT_THAT(HttpsGet(port, client_), HasSubstr("HTTP/1.1 200 OK"));
   // SIGHUP's reload: the renewed certificate, at once.

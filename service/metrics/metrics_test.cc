@@ -1,10 +1,5 @@
 #include "service/metrics/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -13,33 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/testing/http_get.h"
 
 namespace presence {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A real HTTP GET over a socket; returns the whole response.
-std::string Get(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-            0);
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(send(fd, request.data(), request.size(), 0),
-            static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0)
-    response.append(buffer, n);
-  close(fd);
-  return response;
-}
 
 TEST(MetricsTest, RendersTheTextFormat) {
   MetricsRegistry registry;
@@ -155,12 +129,12 @@ TEST(MetricsTest, ServesMetricsOverHttp) {
   auto server = MetricsHttpServer::Start("127.0.0.1:0", &registry);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_NE((*server)->port(), 0);
-  const std::string response = Get((*server)->port(), "/metrics");
+  const std::string response = HttpGet((*server)->port(), "/metrics");
   EXPECT_THAT(response, testing::StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(response, HasSubstr("Content-Type: text/plain; version=0.0.4"));
   EXPECT_THAT(response, testing::EndsWith(
                             "\r\n\r\n# HELP up Up.\n# TYPE up gauge\nup 1\n"));
-  EXPECT_THAT(Get((*server)->port(), "/other"),
+  EXPECT_THAT(HttpGet((*server)->port(), "/other"),
               testing::StartsWith("HTTP/1.1 404"));
 }
 
