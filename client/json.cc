@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "presence/base/exact_json.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
@@ -35,6 +36,14 @@ class TreeBuilder
   bool Int64(int64_t value) { return Add(Json(value)); }
   bool Uint64(uint64_t value) { return Add(Json(value)); }
   bool Double(double value) { return Add(Json(value)); }
+  // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted
+  // exactly: RapidJSON's own conversion may be an ulp off, and its
+  // full-precision one misreads long fractions.
+  bool RawNumber(const char* text, rapidjson::SizeType size, bool /*copy*/) {
+    if (ConvertJsonNumber(absl::string_view(text, size), *this)) return true;
+    out_of_range_ = true;
+    return false;
+  }
   bool String(const char* text, rapidjson::SizeType size, bool /*copy*/) {
     return Add(Json(std::string(text, size)));
   }
@@ -47,8 +56,10 @@ class TreeBuilder
   bool StartArray() { return Open(Json::Array()); }
   bool EndArray(rapidjson::SizeType /*elements*/) { return Close(); }
 
-  // Whether parsing stopped because the input nests too deeply.
+  // Whether parsing stopped because the input nests too deeply, or at a
+  // number beyond a double's range.
   bool too_deep() const { return too_deep_; }
+  bool out_of_range() const { return out_of_range_; }
   Json TakeRoot() { return std::move(root_); }
 
  private:
@@ -86,6 +97,7 @@ class TreeBuilder
   std::vector<std::string> keys_;
   Json root_;
   bool too_deep_ = false;
+  bool out_of_range_ = false;
 };
 
 void Write(const Json& json, rapidjson::Writer<rapidjson::StringBuffer>& out) {
@@ -145,7 +157,7 @@ absl::StatusOr<Json> Json::Parse(absl::string_view text) {
   }
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
                               rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseFullPrecisionFlag;
+                              rapidjson::kParseNumbersAsStringsFlag;
   rapidjson::MemoryStream stream(text.data(), text.size());
   TreeBuilder builder;
   rapidjson::Reader reader;
@@ -153,6 +165,9 @@ absl::StatusOr<Json> Json::Parse(absl::string_view text) {
   if (builder.too_deep()) {
     return ParseError(result.Offset(), absl::StrCat("nested deeper than ",
                                                     kMaxParseDepth, " levels"));
+  }
+  if (builder.out_of_range()) {
+    return ParseError(result.Offset(), "number beyond a double's range");
   }
   if (result.IsError()) {
     return ParseError(result.Offset(),

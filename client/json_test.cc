@@ -100,6 +100,27 @@ TEST(JsonTest, ParseAcceptsScalarsAndWhitespace) {
   EXPECT_EQ(*Json::Parse("18446744073709551615"), Json(18446744073709551615.0));
 }
 
+TEST(JsonTest, ParseConvertsNumbersExactly) {
+  // Correctly rounded however long the fraction: RapidJSON's full-precision
+  // conversion misread long fractions, its default one may be an ulp off.
+  EXPECT_EQ(
+      Json::Parse("0.1000000000000000055511151231257827021181583404541015625")
+          ->as_number(),
+      0.1);
+  EXPECT_EQ(Json::Parse("[0.10000000000000000555]")->as_array()[0].as_number(),
+            0.1);
+  EXPECT_EQ(Json::Parse("2.2250738585072011e-308")->as_number(),
+            2.2250738585072011e-308);
+  EXPECT_EQ(Json::Parse("-9007199254740993")->as_number(), -9007199254740992.0);
+  absl::StatusOr<Json> huge = Json::Parse("[1, 1e400]");
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(huge.status().message(), HasSubstr("offset 4"));
+  // Within RapidJSON's exponent check, beyond a double: refused here.
+  absl::StatusOr<Json> above = Json::Parse("[1.8e308]");
+  EXPECT_EQ(above.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(above.status().message(), HasSubstr("beyond a double's range"));
+}
+
 TEST(JsonTest, ParseKeepsLastOfRepeatedNames) {
   EXPECT_EQ(*Json::Parse(R"({"a":1,"a":2})"), Json::object({{"a", 2}}));
 }

@@ -25,6 +25,30 @@
 #include "rapidjson/reader.h"
 
 namespace presence {
+
+// Converts `text`, one JSON number as RapidJSON's RawNumber event gives it
+// (with kParseNumbersAsStringsFlag), and passes it on to `handler` (a SAX
+// handler) as Int64 or Uint64 when it is an integer that fits, else as a
+// correctly rounded Double. Returns false, stopping the parse, for a number
+// beyond a double's range. For SAX handlers of their own (the C++ client's
+// Json builder); ParseJsonExact below uses it for a Document.
+template <typename Handler>
+bool ConvertJsonNumber(absl::string_view text, Handler& handler) {
+  const bool integral = text.find_first_of(".eE") == absl::string_view::npos;
+  if (integral) {
+    int64_t i;
+    if (absl::SimpleAtoi(text, &i)) {
+      return i < 0 ? handler.Int64(i)
+                   : handler.Uint64(static_cast<uint64_t>(i));
+    }
+    uint64_t u;
+    if (absl::SimpleAtoi(text, &u)) return handler.Uint64(u);
+  }
+  double d;
+  if (!absl::SimpleAtod(text, &d) || !std::isfinite(d)) return false;
+  return handler.Double(d);
+}
+
 namespace exact_json_internal {
 
 // Forwards RapidJSON's SAX events to a Document, converting RawNumber.
@@ -51,18 +75,7 @@ class ExactNumbers {
   bool EndArray(rapidjson::SizeType n) { return doc_.EndArray(n); }
 
   bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
-    const absl::string_view text(s, n);
-    const bool integral = text.find_first_of(".eE") == absl::string_view::npos;
-    if (integral) {
-      int64_t i;
-      if (absl::SimpleAtoi(text, &i))
-        return i < 0 ? doc_.Int64(i) : doc_.Uint64(i);
-      uint64_t u;
-      if (absl::SimpleAtoi(text, &u)) return doc_.Uint64(u);
-    }
-    double d;
-    if (!absl::SimpleAtod(text, &d) || !std::isfinite(d)) return false;
-    return doc_.Double(d);
+    return ConvertJsonNumber(absl::string_view(s, n), doc_);
   }
 
  private:
