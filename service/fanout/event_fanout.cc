@@ -20,8 +20,13 @@ void EventFanout::SetSizeLocked() {
 
 absl::Status EventFanout::Add(EventSink* sink, const EventEncoder* encoder,
                               const std::vector<std::string>& channels,
-                              const std::vector<std::string>& groups) {
+                              const std::vector<std::string>& groups,
+                              std::optional<uint64_t> seen) {
   WriterMutexLock lock(&mu_);
+  if (seen.has_value() && *seen != interruptions_) {
+    return absl::UnavailableError(
+        "the event feed was interrupted while the watch started; watch again");
+  }
   for (const std::string& group : groups) {
     if (!groups_.HasGroup(group)) {
       return absl::NotFoundError(
@@ -74,6 +79,12 @@ void EventFanout::OnEventsInterrupted(const absl::Status& status) {
                                    : absl::UnavailableError(status.message());
   for (const auto& [sink, watch] : watches_) sink->Close(closing);
   groups_.Clear();
+  ++interruptions_;
+}
+
+uint64_t EventFanout::interruptions() const {
+  ReaderMutexLock lock(&mu_);
+  return interruptions_;
 }
 
 size_t EventFanout::size() const {

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,11 +84,18 @@ class EventFanout : public EventListener {
   // `channels` and of the channels of `groups` (both validated by the
   // caller); with neither, for every channel. NOT_FOUND naming a group that
   // does not exist. `sink` and `encoder` must stay valid until Remove(sink)
-  // returns.
+  // returns. With `seen` (what interruptions() returned before the caller
+  // found the store's event feed healthy), UNAVAILABLE if the events were
+  // interrupted since: a watch registered just after an interruption it was
+  // not closed by would look complete and not be.
   absl::Status Add(EventSink* sink, const EventEncoder* encoder,
                    const std::vector<std::string>& channels,
-                   const std::vector<std::string>& groups)
+                   const std::vector<std::string>& groups,
+                   std::optional<uint64_t> seen = std::nullopt)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // How many times the events were interrupted (OnEventsInterrupted).
+  uint64_t interruptions() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Unregisters `sink`; when this returns no call to it is running.
   void Remove(EventSink* sink) ABSL_LOCKS_EXCLUDED(mu_);
@@ -150,6 +158,7 @@ class EventFanout : public EventListener {
       ABSL_GUARDED_BY(mu_);
   // Group membership as the store reported it.
   GroupMirror groups_ ABSL_GUARDED_BY(mu_);
+  uint64_t interruptions_ ABSL_GUARDED_BY(mu_) = 0;
 
   // The sink count, for WaitForSize (taken after mu_ when both are held).
   mutable Mutex size_mu_;

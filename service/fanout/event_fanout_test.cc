@@ -11,6 +11,7 @@ namespace presence {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 // "encoding" = "<transport>:<channel>:<user>"; counts how often it ran.
@@ -183,6 +184,27 @@ TEST(EventFanoutTest, LostEventsCloseWatchesWithDataLoss) {
   ASSERT_EQ(sink.closed.size(), 1u);
   EXPECT_EQ(sink.closed[0].code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(sink.closed[0].message(), "events were lost");
+}
+
+TEST(EventFanoutTest, AWatchStartedAcrossAnInterruptionIsRefused) {
+  EventFanout fanout;
+  CountingEncoder encoder("grpc");
+  const uint64_t seen = fanout.interruptions();
+  // The feed breaks after the caller found it healthy, before it registers.
+  fanout.OnEventsInterrupted(absl::UnavailableError("feed broke"));
+  EXPECT_EQ(fanout.interruptions(), seen + 1);
+  RecordingSink sink;
+  const absl::Status refused = fanout.Add(&sink, &encoder, {"lobby"}, {}, seen);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("watch again"));
+  EXPECT_EQ(fanout.size(), 0u);
+  fanout.OnEvent(Join("lobby", "ann"));
+  EXPECT_TRUE(sink.received.empty());
+  // Seen after the interruption: registered.
+  EXPECT_TRUE(
+      fanout.Add(&sink, &encoder, {"lobby"}, {}, fanout.interruptions()).ok());
+  fanout.OnEvent(Join("lobby", "bob"));
+  EXPECT_EQ(sink.received, std::vector<std::string>{"grpc:lobby:bob"});
 }
 
 }  // namespace

@@ -371,7 +371,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
   absl::Status status = presence_->NormalizeWatch(channels, groups);
   if (!status.ok()) return WatchReactor::Fail(ToGrpcStatus(status), stats_);
   // A watch opened while the store's event feed is down would look complete
-  // and not be.
+  // and not be; so would one registered after an interruption that happens
+  // between this check and the registration (Add refuses it).
+  const uint64_t seen = fanout_->interruptions();
   if (!presence_->store()->Healthy()) {
     return WatchReactor::Fail(
         grpc::Status(
@@ -387,7 +389,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PresenceServiceImpl::WatchEvents(
     return WatchReactor::Fail(ToGrpcStatus(slot.status()), stats_);
   }
   return WatchReactor::Start(context, fanout_, &encoder_, max_buffered_events_,
-                             channels, groups, stats_, *std::move(slot));
+                             channels, groups, seen, stats_, *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* ChannelGroupServiceImpl::AddChannels(

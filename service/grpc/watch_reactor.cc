@@ -14,10 +14,11 @@ WatchReactor* WatchReactor::Start(grpc::CallbackServerContext* context,
                                   size_t max_buffered_events,
                                   const std::vector<std::string>& channels,
                                   const std::vector<std::string>& groups,
-                                  RpcStats* stats, WatchSlot slot) {
+                                  uint64_t seen, RpcStats* stats,
+                                  WatchSlot slot) {
   auto* reactor =
       new WatchReactor(fanout, max_buffered_events, stats, std::move(slot));
-  absl::Status status = fanout->Add(reactor, encoder, channels, groups);
+  absl::Status status = fanout->Add(reactor, encoder, channels, groups, seen);
   // Not under mu_ while registering: the fan-out calls Deliver() with its own
   // lock held, so the order is always fan-out lock, then mu_.
   MutexLock lock(&reactor->mu_);

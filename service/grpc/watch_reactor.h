@@ -36,13 +36,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Deletes itself when the stream is done.
   // The stream's end is recorded in `stats`, which must outlive it. The
   // stream holds `slot` (its place in the watcher limits) until it is done.
+  // `seen` is EventFanout::Add's.
   static WatchReactor* Start(grpc::CallbackServerContext* context,
                              EventFanout* fanout,
                              const WatchEventEncoder* encoder,
                              size_t max_buffered_events,
                              const std::vector<std::string>& channels,
                              const std::vector<std::string>& groups,
-                             RpcStats* stats, WatchSlot slot);
+                             uint64_t seen, RpcStats* stats, WatchSlot slot);
 
   // Finishes a stream that never registered (bad request).
   static WatchReactor* Fail(const grpc::Status& status, RpcStats* stats);
