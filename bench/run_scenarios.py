@@ -1085,8 +1085,12 @@ def source_state(repo):
         except OSError:
             return ""
 
-    return (run("git", "rev-parse", "--short=12", "HEAD") or "unknown",
-            run("git", "status", "--porcelain", "--untracked-files=no"))
+    # The runner's own output is not a source of the binaries.
+    dirty = "\n".join(
+        line for line in run("git", "status", "--porcelain",
+                             "--untracked-files=no").splitlines()
+        if not line.endswith("bench/RESULTS.md"))
+    return (run("git", "rev-parse", "--short=12", "HEAD") or "unknown", dirty)
 
 
 def machine_description(args, started, elapsed):
