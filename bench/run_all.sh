@@ -2,7 +2,7 @@
 # Runs every benchmark scenario (S1-S8) against its baseline and writes
 # bench/RESULTS.md; see bench/README.md.
 #
-#   bench/run_all.sh            # full sizes, 3 repeats (about 30 minutes)
+#   bench/run_all.sh            # full sizes, 3 repeats (about 20 minutes)
 #   bench/run_all.sh --quick    # tiny sizes (about a minute)
 #   bench/run_all.sh --only=S1,S7 --repeats=5
 #
