@@ -3,12 +3,9 @@
 // PubNub's SDKs send them (the token in the `auth` query parameter), and
 // the Access Manager's 403 body naming the channel or group; then HTTPS
 // with the --tls_* files.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -22,6 +19,7 @@
 #include "service/app/presence_app.h"
 #include "service/auth/token.h"
 #include "service/auth/token_secrets.h"
+#include "service/testing/http_get.h"
 #include "service/testing/test_server.h"
 #include "service/tls/testing/test_pki.h"
 
@@ -37,42 +35,25 @@ constexpr char kSecret[] = "pubnub-secret-0123456789-0123456789-0123456";
 // it is not empty; returns the whole answer ("" when nothing came back).
 std::string Exchange(int port, const std::string& request,
                      const std::string& ca = "") {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (ca.empty()) return HttpExchange(port, request);
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return "";
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> context(
+      SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  SSL_CTX_load_verify_locations(context.get(), ca.c_str(), nullptr);
+  SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER, nullptr);
+  std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(context.get()), SSL_free);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), "127.0.0.1");
   std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
-      0) {
-    close(fd);
-    return answer;
-  }
-  char buffer[4096];
-  if (ca.empty()) {
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+  if (SSL_set_fd(ssl.get(), fd) == 1 && SSL_connect(ssl.get()) == 1) {
+    SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+    char buffer[4096];
+    int n;
+    while ((n = SSL_read(ssl.get(), buffer, sizeof(buffer))) > 0) {
       answer.append(buffer, static_cast<size_t>(n));
     }
-  } else {
-    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> context(
-        SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-    SSL_CTX_load_verify_locations(context.get(), ca.c_str(), nullptr);
-    SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER, nullptr);
-    std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(context.get()), SSL_free);
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), "127.0.0.1");
-    if (SSL_set_fd(ssl.get(), fd) == 1 && SSL_connect(ssl.get()) == 1) {
-      SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
-      int n;
-      while ((n = SSL_read(ssl.get(), buffer, sizeof(buffer))) > 0) {
-        answer.append(buffer, static_cast<size_t>(n));
-      }
-    }
-    ERR_clear_error();
   }
+  ERR_clear_error();
   close(fd);
   return answer;
 }

@@ -5,12 +5,9 @@
 // certificate is served to new connections without a restart; the metrics
 // port over HTTPS with client certificates; the C++ SDK over TLS with a
 // token.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -106,19 +103,12 @@ std::string HttpsGet(int port, const ClientFiles& files) {
     SSL_CTX_use_PrivateKey_file(context.get(), files.key.c_str(),
                                 SSL_FILETYPE_PEM);
   }
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int fd = ConnectLoopback(port);
   std::string answer;
   std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(context.get()), SSL_free);
   X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), "127.0.0.1");
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-          0 &&
-      SSL_set_fd(ssl.get(), fd) == 1 && SSL_connect(ssl.get()) == 1) {
+  if (fd >= 0 && SSL_set_fd(ssl.get(), fd) == 1 &&
+      SSL_connect(ssl.get()) == 1) {
     const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
     char buffer[4096];
@@ -128,7 +118,7 @@ std::string HttpsGet(int port, const ClientFiles& files) {
     }
   }
   ERR_clear_error();
-  close(fd);
+  if (fd >= 0) close(fd);
   return answer;
 }
 

@@ -14,6 +14,11 @@
 
 namespace presence {
 
+// Connects to 127.0.0.1:`port` over TCP, with a 10 s receive timeout;
+// returns the socket, or -1 when the connection was refused. For clients of
+// their own (TLS); the caller closes it.
+int ConnectLoopback(int port);
+
 // Sends `request` to 127.0.0.1:`port` and returns what the server sent
 // until it closed the connection (or sent nothing for 10 s); "" when the
 // connection was refused.
