@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 # ---------------------------------------------------------------------------
 # Sizes: full runs and --quick (seconds per scenario, for the smoke test).
@@ -120,7 +121,6 @@ def handling_buckets(server, method):
     """The server's own histogram of `method`'s handling time (request
     parsed to answer given: grpc_server_handling_seconds): {bound in µs:
     cumulative count}."""
-    import urllib.request
     with urllib.request.urlopen(server.metrics_url, timeout=10) as answer:
         text = answer.read().decode()
     pattern = re.compile(

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
 #include "rapidjson/error/error.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
@@ -104,6 +105,14 @@ inline rapidjson::ParseResult ParseJsonExact(absl::string_view text,
   if (reader.HasParseError()) doc->SetNull();
   return rapidjson::ParseResult(reader.GetParseErrorCode(),
                                 reader.GetErrorOffset());
+}
+
+// What went wrong in a ParseJsonExact, in words, for an error message
+// ("... not valid JSON (<this> at offset N)").
+inline const char* ExactJsonErrorText(rapidjson::ParseErrorCode code) {
+  return code == rapidjson::kParseErrorTermination
+             ? "a number beyond a double's range"
+             : rapidjson::GetParseError_En(code);
 }
 
 }  // namespace presence

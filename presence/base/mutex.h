@@ -69,7 +69,6 @@ class ABSL_LOCKABLE Mutex {
   std::mutex mu_;
 };
 
-// Holds a Mutex for its scope.
 inline void Mutex::LockSpinning() {
   // 1,000 PAUSEs: about 10-40 us on current x86 cores.
   constexpr int kSpins = 1000;
@@ -84,6 +83,7 @@ inline void Mutex::LockSpinning() {
   mu_.lock();
 }
 
+// Holds a Mutex for its scope.
 class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
   explicit MutexLock(Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {

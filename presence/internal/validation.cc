@@ -7,7 +7,6 @@
 #include "absl/strings/str_format.h"
 #include "presence/base/exact_json.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -218,12 +217,9 @@ absl::StatusOr<std::string> CanonicalState(absl::string_view field,
   // RapidJSON refuses them by default. Numbers are converted exactly.
   const rapidjson::ParseResult parsed = ParseJsonExact(json, &doc);
   if (parsed.IsError()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": not valid JSON (",
-                     parsed.Code() == rapidjson::kParseErrorTermination
-                         ? "a number beyond a double's range"
-                         : rapidjson::GetParseError_En(parsed.Code()),
-                     " at offset ", parsed.Offset(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": not valid JSON (", ExactJsonErrorText(parsed.Code()),
+        " at offset ", parsed.Offset(), ")"));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError(

@@ -110,6 +110,10 @@ TEST(ValidationTest, StateRules) {
                 "not valid JSON");
   ExpectInvalid(CanonicalState("state", R"({"a":1e999})", kLimits).status(),
                 "state");
+  // Past RapidJSON's exponent check, beyond a double all the same.
+  ExpectInvalid(CanonicalState("state", R"({"a":1.8e308})", kLimits).status(),
+                "state: not valid JSON (a number beyond a double's range at "
+                "offset");
 
   std::string nested = "1";
   for (int depth = 1; depth <= 16; ++depth) nested = "{\"a\":" + nested + "}";

@@ -12,7 +12,6 @@
 #include "absl/time/clock.h"
 #include "presence/base/exact_json.h"
 #include "rapidjson/document.h"
-#include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "service/http/pubnub_error.h"
@@ -101,12 +100,9 @@ HeartbeatStates(const PubNubRequest& request,
   rapidjson::Document doc;
   const rapidjson::ParseResult parsed = ParseJsonExact(*text, &doc);
   if (parsed.IsError()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("state: not valid JSON (",
-                     parsed.Code() == rapidjson::kParseErrorTermination
-                         ? "a number beyond a double's range"
-                         : rapidjson::GetParseError_En(parsed.Code()),
-                     " at offset ", parsed.Offset(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state: not valid JSON (", ExactJsonErrorText(parsed.Code()),
+        " at offset ", parsed.Offset(), ")"));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError("state: must be a JSON object");
