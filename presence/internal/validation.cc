@@ -1,5 +1,6 @@
 #include "presence/internal/validation.h"
 
+#include <array>
 #include <cstdint>
 
 #include "absl/strings/match.h"
@@ -79,9 +80,36 @@ std::string Describe(int32_t cp) {
 
 enum class NameKind { kId, kSessionId, kChannel };
 
+// Bytes allowed in a name of printable ASCII: kAnyName for every kind,
+// kChannelName too for channels and groups (which refuse , : * / \).
+constexpr uint8_t kAnyName = 1;
+constexpr uint8_t kChannelName = 2;
+constexpr std::array<uint8_t, 256> kPlainBytes = [] {
+  std::array<uint8_t, 256> table = {};
+  for (int b = 0x21; b < 0x7F; ++b) table[b] = kAnyName | kChannelName;
+  for (const char c : {',', ':', '*', '/', '\\'}) {
+    table[static_cast<uint8_t>(c)] = kAnyName;
+  }
+  return table;
+}();
+
+// Whether `value` is a non-empty name of printable ASCII that every rule of
+// `kind` allows: the common case, accepted without decoding UTF-8 or naming
+// the field. Anything else takes ValidateName's full path, which says what
+// is wrong.
+bool IsPlainName(absl::string_view value, const Limits& limits, NameKind kind) {
+  if (value.empty() || value.size() > limits.max_name_chars) return false;
+  const uint8_t need = kind == NameKind::kChannel ? kChannelName : kAnyName;
+  uint8_t all = need;
+  for (const char c : value) all &= kPlainBytes[static_cast<uint8_t>(c)];
+  return all == need && (kind != NameKind::kChannel ||
+                         !absl::EndsWith(value, kPresenceSuffix));
+}
+
 absl::Status ValidateName(absl::string_view field, absl::string_view value,
                           const Limits& limits, NameKind kind,
                           absl::string_view what) {
+  if (IsPlainName(value, limits, kind)) return absl::OkStatus();
   if (value.empty()) {
     if (kind == NameKind::kSessionId) return absl::OkStatus();
     return absl::InvalidArgumentError(
@@ -137,6 +165,7 @@ absl::Status ValidateNameList(absl::string_view field,
                      max_count, " per request"));
   }
   for (size_t i = 0; i < names.size(); ++i) {
+    if (IsPlainName(names[i], limits, NameKind::kChannel)) continue;
     absl::Status status =
         ValidateName(absl::StrCat(field, "[", i, "]"), names[i], limits,
                      NameKind::kChannel, what);

@@ -277,8 +277,13 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::BatchHeartbeat(
     const v1::BatchEntry& entry = entries[i];
     BatchEntry& out = batch.entries[i];
     if (entry.has_heartbeat()) {
-      absl::StatusOr<HeartbeatRequest> heartbeat = ToHeartbeat(
-          entry.heartbeat(), absl::StrCat("entries[", i, "].heartbeat."));
+      // The prefix names a state's conversion error: built only when there
+      // are states to convert.
+      const v1::HeartbeatRequest& beat = entry.heartbeat();
+      absl::StatusOr<HeartbeatRequest> heartbeat =
+          ToHeartbeat(beat, beat.states().empty()
+                                ? std::string()
+                                : absl::StrCat("entries[", i, "].heartbeat."));
       if (heartbeat.ok()) {
         out.heartbeat = *std::move(heartbeat);
       } else {

@@ -167,7 +167,9 @@ class MemberTree {
   static size_t ChildSize(const Node* node, int i);
 
   Node* root_ = nullptr;
-  size_t size_ = 0;
+  // 32 bits (user ids have fewer), so that the memory store's channel record
+  // fits a cache line.
+  uint32_t size_ = 0;
   uint32_t bound_ = 0;
 };
 

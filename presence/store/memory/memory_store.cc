@@ -54,7 +54,7 @@ constexpr uint32_t kDefaultSession = 0xfffffffeu;
 // and sleeping (8 alternating runs each).
 constexpr size_t kSweepSlice = 32;
 
-// Entries of a Batch() applied per hold of their shards' locks.
+// Entries of a Batch() whose lookups are prefetched together.
 constexpr size_t kBatchChunk = 32;
 
 bool NotAfter(uint32_t a, uint32_t b) { return TimingWheel::NotAfter(a, b); }
@@ -74,12 +74,18 @@ uint32_t SlotOfHandle(uint32_t handle) {
   return handle >> NameTable::kShardBits;
 }
 
+// No slot (Target::slot_hint).
+constexpr uint32_t kNoSlot = ~uint32_t{0};
+
 // A channel a request names: its name, the name's hash (absl::Hash, the
-// hash of Shard::by_name too) and its shard.
+// hash of Shard::by_name too) and its shard; for Batch(), the slot its
+// record was found in when the entry's chunk was prefetched (a hint: an
+// earlier entry may have freed it since).
 struct Target {
   const std::string* name;
   size_t hash;
   size_t shard;
+  uint32_t slot_hint = kNoSlot;
 };
 
 // Key of a membership in a shard's side tables: channel slot and user id.
@@ -87,11 +93,39 @@ uint64_t MemberKey(uint32_t slot, uint32_t user) {
   return (uint64_t{slot} << 32) | (user & kIdMask);
 }
 
+// A channel name with its absl::Hash, to look it up in Shard::by_name (whose
+// hash that is) without hashing it again.
+struct HashedName {
+  absl::string_view name;
+  size_t hash;
+};
+struct ChannelNameHash {
+  using is_transparent = void;
+  size_t operator()(absl::string_view name) const {
+    return absl::Hash<absl::string_view>()(name);
+  }
+  size_t operator()(const HashedName& key) const { return key.hash; }
+};
+struct ChannelNameEq {
+  using is_transparent = void;
+  bool operator()(absl::string_view a, absl::string_view b) const {
+    return a == b;
+  }
+  bool operator()(const HashedName& a, absl::string_view b) const {
+    return a.name == b;
+  }
+  bool operator()(absl::string_view a, const HashedName& b) const {
+    return a == b.name;
+  }
+};
+
 // An occupied channel. Its members are in `members`; memberships with
 // state, a named session or several sessions also have an entry in the
 // shard's side tables. The channel (not each member) is in the shard's
-// timing wheel, due at members.bound().
-struct Channel {
+// timing wheel, due at members.bound(). One cache line: finding a channel
+// by name (a short name is inside `name`) and reaching its members' tree
+// then miss the cache once, not twice.
+struct alignas(64) Channel {
   // Set when the slot is taken and cleared when it is freed, both under the
   // shard's lock; WhereNow reads it without (see UserIndex). Empty: a free
   // slot.
@@ -101,6 +135,7 @@ struct Channel {
   // members.bound(), for WhereNow's check without the lock.
   std::atomic<uint32_t> bound{0};
 };
+static_assert(sizeof(Channel) == 64, "a channel record is one cache line");
 
 // A sixteenth of the channels (by NameTable::ShardOf of the name), with
 // their members, sessions, states and deadlines.
@@ -115,7 +150,9 @@ struct Shard {
   uint32_t used ABSL_GUARDED_BY(mu) = 0;  // Slots ever handed out.
   std::vector<uint32_t> free_slots ABSL_GUARDED_BY(mu);
   // Keys are the records' names.
-  absl::flat_hash_map<absl::string_view, uint32_t> by_name ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<absl::string_view, uint32_t, ChannelNameHash,
+                      ChannelNameEq>
+      by_name ABSL_GUARDED_BY(mu);
   // Node i is the channel in slot i, due at its members' bound.
   TimingWheel wheel ABSL_GUARDED_BY(mu);
   // By MemberKey: states (kHasState), the session of kNamedSession records
@@ -432,7 +469,8 @@ class MemoryStore : public RestorableMemoryStore {
                        Plan* plan) const;
   absl::Status PlanHeartbeat(const HeartbeatRequest& request, Plan* plan) const;
 
-  // Heartbeat and Leave with every shard of the plan locked, at `now`.
+  // Heartbeat and Leave with every shard of the plan locked, at `now` (the
+  // caller prefetches: PrefetchChannelsLocked, or Batch()'s PrefetchLocked).
   absl::Status HeartbeatLocked(const HeartbeatRequest& request,
                                const Plan& plan, absl::Time now);
 
@@ -459,11 +497,20 @@ class MemoryStore : public RestorableMemoryStore {
   void LeaveLocked(const LeaveRequest& request, const Plan& plan,
                    absl::Time now, LeaveResult* result);
 
-  // Batch(): prefetches what entries [begin, end) will look up, with every
-  // shard of their plans locked.
-  void PrefetchLocked(const std::vector<BatchEntry>& entries, size_t begin,
-                      size_t end, std::vector<Plan>& plans,
-                      const std::vector<BatchEntryResult>& results);
+  // Batch(): finds the users of entries [begin, end) before their shards
+  // are locked (the lookups' cache misses then stall no other request),
+  // for UserIdLocked() to check (an id found stays the user's while its
+  // shard frees no name; one not found is looked up again).
+  void FindUsers(const std::vector<BatchEntry>& entries, size_t begin,
+                 size_t end, std::vector<Plan>& plans,
+                 const std::vector<BatchEntryResult>& results);
+
+  // Batch(): prefetches what the chunk plans[0..count) will look up (its
+  // channels' hash table slots, records and tree roots, noting the slots
+  // found in its targets' slot_hint), locking each of their shards twice;
+  // results[i] is plans[i]'s planning status.
+  void PrefetchChunk(std::vector<Plan>& plans, size_t count,
+                     const BatchEntryResult* results);
 
   // Forgets the past epochs that can no longer matter (at most once a
   // second): an epoch below the current second can no longer raise a new
@@ -681,7 +728,17 @@ Channel* MemoryStore::FindChannelLocked(Shard& shard, absl::string_view name,
 
 Channel* MemoryStore::LiveChannelLocked(Shard& shard, const Target& target,
                                         absl::Time now, uint32_t* slot) {
-  Channel* channel = FindChannelLocked(shard, *target.name, target.hash, slot);
+  Channel* channel = nullptr;
+  // The hinted record is still the channel while it holds its name (names
+  // are unique in a shard; a freed record's is empty), which spares the
+  // lookup; otherwise, or without a hint, look it up.
+  if (target.slot_hint != kNoSlot &&
+      shard.channels[target.slot_hint].name == *target.name) {
+    *slot = target.slot_hint;
+    channel = &shard.channels[*slot];
+  } else {
+    channel = FindChannelLocked(shard, *target.name, target.hash, slot);
+  }
   if (channel == nullptr) return nullptr;
   if (NotAfter(channel->members.bound(), FloorTick(now)) &&
       !TimeOutDueLocked(shard, *slot, *channel, now)) {
@@ -1085,7 +1142,7 @@ absl::Status MemoryStore::Resolve(const std::vector<std::string>& channels,
   for (const std::string& name : *names) {
     const size_t hash = absl::Hash<absl::string_view>()(name);
     const size_t shard = NameTable::ShardOfHash(hash);
-    plan->targets.push_back(Target{&name, hash, shard});
+    plan->targets.push_back(Target{&name, hash, shard, kNoSlot});
     plan->mask |= 1u << shard;
   }
   return absl::OkStatus();
@@ -1129,7 +1186,6 @@ absl::Status MemoryStore::HeartbeatLocked(const HeartbeatRequest& request,
   const uint32_t session = request.session_id.empty()
                                ? kDefaultSession
                                : sessions_.Acquire(request.session_id);
-  PrefetchChannelsLocked(plan);
   // The first join takes a reference (Acquire), which becomes that
   // member's.
   Id user = UserIdLocked(request.user_id, plan);
@@ -1298,11 +1354,13 @@ absl::Status MemoryStore::Heartbeat(const HeartbeatRequest& request) {
         !status.ok()) {
       return status;
     }
+    PrefetchChannelsLocked(plan);
     return HeartbeatLocked(request, plan, now);
   }
   ShardLocks locks(shards_, plan.mask);
   const absl::Time now = clock_->Now();
   PruneShards(plan.mask, now);
+  PrefetchChannelsLocked(plan);
   return HeartbeatLocked(request, plan, now);
 }
 
@@ -1312,7 +1370,6 @@ void MemoryStore::LeaveLocked(const LeaveRequest& request, const Plan& plan,
   // Looked up under the shard locks: while they are held no member of these
   // channels can appear or vanish, so an id found is the one their members
   // hold, and one not found is held by none of them.
-  PrefetchChannelsLocked(plan);
   const uint32_t session = request.session_id.empty()
                                ? kDefaultSession
                                : sessions_.Find(request.session_id);
@@ -1347,6 +1404,7 @@ absl::StatusOr<LeaveResult> MemoryStore::Leave(const LeaveRequest& request) {
   ShardLocks locks(shards_, plan.mask);
   const absl::Time now = clock_->Now();
   PruneShards(plan.mask, now);
+  PrefetchChannelsLocked(plan);
   LeaveLocked(request, plan, now, &result);
   return result;
 }
@@ -1355,25 +1413,68 @@ void MemoryStore::PrefetchChannelsLocked(const Plan& plan) {
   for (const Target& target : plan.targets) {
     Shard& shard = *shards_[target.shard];
     shard.mu.AssertHeld();  // The caller holds every shard of the plan.
-    shard.by_name.prefetch(absl::string_view(*target.name));
+    shard.by_name.prefetch(HashedName{*target.name, target.hash});
   }
 }
 
-void MemoryStore::PrefetchLocked(const std::vector<BatchEntry>& entries,
-                                 size_t begin, size_t end,
-                                 std::vector<Plan>& plans,
-                                 const std::vector<BatchEntryResult>& results) {
-  // Mostly cache misses otherwise, one after another: the channels' hash
-  // table slots first, then the users' ids (found together), then the
-  // channels' records and trees. Hints only: the entries before one may
-  // change what its lookups find.
+void MemoryStore::PrefetchChunk(std::vector<Plan>& plans, size_t count,
+                                const BatchEntryResult* results) {
+  // The chunk's targets by shard (a counting sort), so that each pass
+  // locks each shard once.
+  std::array<uint32_t, kShards + 1> start = {};
+  for (size_t i = 0; i < count; ++i) {
+    if (!results[i].status.ok()) continue;
+    for (const Target& target : plans[i].targets) ++start[target.shard + 1];
+  }
+  for (size_t s = 0; s < kShards; ++s) start[s + 1] += start[s];
+  absl::InlinedVector<Target*, 4 * kBatchChunk> targets(start[kShards]);
+  std::array<uint32_t, kShards> next;
+  std::copy(start.begin(), start.begin() + kShards, next.begin());
+  for (size_t i = 0; i < count; ++i) {
+    if (!results[i].status.ok()) continue;
+    for (Target& target : plans[i].targets) {
+      targets[next[target.shard]++] = &target;
+    }
+  }
+  // First the hash table slots of every channel, then the records and tree
+  // roots they point to: each pass's loads overlap instead of missing the
+  // cache one after another. Hints only: by the time an entry is applied,
+  // other requests (and earlier entries) may have changed what it finds.
+  for (size_t s = 0; s < kShards; ++s) {
+    if (start[s] == start[s + 1]) continue;
+    Shard& shard = *shards_[s];
+    shard.mu.LockSpinning();
+    for (uint32_t k = start[s]; k < start[s + 1]; ++k) {
+      shard.by_name.prefetch(HashedName{*targets[k]->name, targets[k]->hash});
+    }
+    shard.mu.Unlock();
+  }
+  for (size_t s = 0; s < kShards; ++s) {
+    if (start[s] == start[s + 1]) continue;
+    Shard& shard = *shards_[s];
+    shard.mu.LockSpinning();
+    for (uint32_t k = start[s]; k < start[s + 1]; ++k) {
+      Target& target = *targets[k];
+      uint32_t slot;
+      if (const Channel* channel =
+              FindChannelLocked(shard, *target.name, target.hash, &slot)) {
+        channel->members.Prefetch();
+        target.slot_hint = slot;
+      }
+    }
+    shard.mu.Unlock();
+  }
+}
+
+void MemoryStore::FindUsers(const std::vector<BatchEntry>& entries,
+                            size_t begin, size_t end, std::vector<Plan>& plans,
+                            const std::vector<BatchEntryResult>& results) {
   absl::string_view users[kBatchChunk];
   Id ids[kBatchChunk];
   uint64_t frees[kBatchChunk];
   size_t n = 0;
   for (size_t i = begin; i < end; ++i) {
     if (!results[i].status.ok()) continue;
-    PrefetchChannelsLocked(plans[i - begin]);
     const BatchEntry& entry = entries[i];
     users[n++] = entry.kind == BatchEntry::Kind::kHeartbeat
                      ? entry.heartbeat.user_id
@@ -1383,19 +1484,9 @@ void MemoryStore::PrefetchLocked(const std::vector<BatchEntry>& entries,
   n = 0;
   for (size_t i = begin; i < end; ++i) {
     if (!results[i].status.ok()) continue;
-    Plan& plan = plans[i - begin];
-    plan.user = ids[n];
-    plan.user_frees = frees[n];
+    plans[i - begin].user = ids[n];
+    plans[i - begin].user_frees = frees[n];
     ++n;
-    for (const Target& target : plan.targets) {
-      Shard& shard = *shards_[target.shard];
-      shard.mu.AssertHeld();  // The caller holds every shard of the plans.
-      uint32_t slot;
-      if (const Channel* channel =
-              FindChannelLocked(shard, *target.name, target.hash, &slot)) {
-        channel->members.Prefetch();
-      }
-    }
   }
 }
 
@@ -1411,32 +1502,31 @@ std::vector<BatchEntryResult> MemoryStore::Batch(
   for (size_t begin = 0; begin < entries.size(); begin += kBatchChunk) {
     const size_t end = std::min(entries.size(), begin + kBatchChunk);
     // Planned outside the locks (groups are expanded under the group
-    // registry's lock), then applied in order under one hold of the union
-    // of their shards' locks: each entry stays atomic, and a chunk locks
-    // each shard once instead of once per entry.
-    uint32_t mask = 0;
+    // registry's lock) and their lookups prefetched a chunk at a time, then
+    // applied in order, each entry under its own shards' locks as Heartbeat
+    // and Leave do: atomic on its own, and two batches (or a batch and
+    // other calls) share the shards instead of taking turns at all of them.
     for (size_t i = begin; i < end; ++i) {
       const BatchEntry& entry = entries[i];
       Plan& plan = plans[i - begin];
-      absl::Status status = entry.kind == BatchEntry::Kind::kHeartbeat
-                                ? PlanHeartbeat(entry.heartbeat, &plan)
-                                : Resolve(entry.leave.channels,
-                                          entry.leave.channel_groups, &plan);
-      results[i].status = status;
-      if (status.ok()) mask |= plan.mask;
+      results[i].status = entry.kind == BatchEntry::Kind::kHeartbeat
+                              ? PlanHeartbeat(entry.heartbeat, &plan)
+                              : Resolve(entry.leave.channels,
+                                        entry.leave.channel_groups, &plan);
     }
-    ShardLocks locks(shards_, mask);
-    const absl::Time now = clock_->Now();
-    PruneShards(mask, now);
-    PrefetchLocked(entries, begin, end, plans, results);
+    FindUsers(entries, begin, end, plans, results);
+    PrefetchChunk(plans, end - begin, &results[begin]);
     for (size_t i = begin; i < end; ++i) {
       if (!results[i].status.ok()) continue;
       const BatchEntry& entry = entries[i];
+      const Plan& plan = plans[i - begin];
+      ShardLocks locks(shards_, plan.mask);
+      const absl::Time now = clock_->Now();
+      PruneShards(plan.mask, now);
       if (entry.kind == BatchEntry::Kind::kHeartbeat) {
-        results[i].status =
-            HeartbeatLocked(entry.heartbeat, plans[i - begin], now);
+        results[i].status = HeartbeatLocked(entry.heartbeat, plan, now);
       } else {
-        LeaveLocked(entry.leave, plans[i - begin], now, &results[i].leave);
+        LeaveLocked(entry.leave, plan, now, &results[i].leave);
       }
     }
   }

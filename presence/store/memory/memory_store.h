@@ -29,8 +29,8 @@
 // that a mass expiry does not stall other calls. A channel's timeouts due
 // together come in deadline order, then user-id order; a timeout event's
 // deadline is the member's deadline rounded up to the tick. Batch() applies
-// its entries in chunks, each under one hold of its shards' locks, with
-// their lookups prefetched.
+// each entry under its own shards' locks, like Heartbeat and Leave, after
+// prefetching the lookups of a chunk of entries together.
 //
 // Events: its raw events go through an EventPipeline
 // (presence/internal/event_pipeline.h: active/inactive, interval mode,

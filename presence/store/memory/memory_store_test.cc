@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "presence/clock.h"
 #include "presence/presence.h"
+#include "presence/store/memory/name_table.h"
 #include "presence/testing/event_recorder.h"
 #include "presence/testing/store_conformance.h"
 
@@ -253,6 +254,42 @@ TEST_F(MemoryStoreTest, PagesOfABigChannelFollowUserIdOrder) {
 // Batch() applies each entry as Heartbeat() or Leave() would: two stores,
 // one fed batches and one the same entries one call at a time, give the
 // same answers and the same events.
+// Batch() prefetches a chunk's channels before applying its entries, and
+// remembers the record each was found in. Here an earlier entry frees that
+// record and the next one takes it for another channel of the same shard:
+// the last entry must still reach its own channel.
+TEST_F(MemoryStoreTest, ABatchEntryFollowsItsChannelWhenTheRecordIsReused) {
+  const std::string x = "x";
+  std::string y;
+  for (int i = 0; y.empty(); ++i) {
+    const std::string name = absl::StrCat("y", i);
+    if (NameTable::ShardOf(name) == NameTable::ShardOf(x)) y = name;
+  }
+  Join("a", x, 60);
+  BatchRequest batch;
+  batch.entries.resize(3);
+  batch.entries[0].kind = BatchEntry::Kind::kLeave;
+  batch.entries[0].leave.user_id = "a";
+  batch.entries[0].leave.channels = {x};  // x's record is freed...
+  batch.entries[1].heartbeat.user_id = "b";
+  batch.entries[1].heartbeat.channels = {y};  // ...and taken by y...
+  batch.entries[2].heartbeat.user_id = "c";
+  batch.entries[2].heartbeat.channels = {x};  // ...before x is joined.
+  absl::StatusOr<BatchResult> result = presence_->Batch(batch);
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (const BatchEntryResult& entry : result->results)
+    ASSERT_TRUE(entry.status.ok()) << entry.status;
+  absl::StatusOr<HereNowResult> here = presence_->HereNow({{x, y}});
+  ASSERT_TRUE(here.ok());
+  ASSERT_EQ(here->channels.size(), 2u);
+  EXPECT_EQ(here->channels[0].name, x);
+  EXPECT_THAT(here->channels[0].occupants,
+              testing::ElementsAre(testing::Field(&Occupant::user_id, "c")));
+  EXPECT_EQ(here->channels[1].name, y);
+  EXPECT_THAT(here->channels[1].occupants,
+              testing::ElementsAre(testing::Field(&Occupant::user_id, "b")));
+}
+
 TEST(MemoryStoreBatchTest, BatchesMatchSingleCalls) {
   Limits limits;
   limits.min_timeout_seconds = 1;
