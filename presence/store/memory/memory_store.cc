@@ -55,7 +55,7 @@ constexpr uint32_t kDefaultSession = 0xfffffffeu;
 constexpr size_t kSweepSlice = 32;
 
 // Entries of a Batch() whose lookups are prefetched together.
-constexpr size_t kBatchChunk = 32;
+constexpr size_t kBatchChunk = 64;
 
 bool NotAfter(uint32_t a, uint32_t b) { return TimingWheel::NotAfter(a, b); }
 uint32_t Later(uint32_t a, uint32_t b) { return NotAfter(a, b) ? b : a; }
@@ -511,6 +511,12 @@ class MemoryStore : public RestorableMemoryStore {
   // results[i] is plans[i]'s planning status.
   void PrefetchChunk(std::vector<Plan>& plans, size_t count,
                      const BatchEntryResult* results);
+
+  // Calls fn(shard) for each shard of `mask`, holding that shard's lock
+  // alone; a shard another thread holds is passed over and visited after
+  // the others rather than waited for.
+  template <typename Fn>
+  void ForEachShardLocked(uint32_t mask, Fn fn);
 
   // Forgets the past epochs that can no longer matter (at most once a
   // second): an epoch below the current second can no longer raise a new
@@ -1440,20 +1446,19 @@ void MemoryStore::PrefetchChunk(std::vector<Plan>& plans, size_t count,
   // roots they point to: each pass's loads overlap instead of missing the
   // cache one after another. Hints only: by the time an entry is applied,
   // other requests (and earlier entries) may have changed what it finds.
+  uint32_t mask = 0;
   for (size_t s = 0; s < kShards; ++s) {
-    if (start[s] == start[s + 1]) continue;
-    Shard& shard = *shards_[s];
-    shard.mu.LockSpinning();
-    for (uint32_t k = start[s]; k < start[s + 1]; ++k) {
+    if (start[s] != start[s + 1]) mask |= 1u << s;
+  }
+  ForEachShardLocked(mask, [&](Shard& shard) {
+    shard.mu.AssertHeld();  // ForEachShardLocked holds it.
+    for (uint32_t k = start[shard.index]; k < start[shard.index + 1]; ++k) {
       shard.by_name.prefetch(HashedName{*targets[k]->name, targets[k]->hash});
     }
-    shard.mu.Unlock();
-  }
-  for (size_t s = 0; s < kShards; ++s) {
-    if (start[s] == start[s + 1]) continue;
-    Shard& shard = *shards_[s];
-    shard.mu.LockSpinning();
-    for (uint32_t k = start[s]; k < start[s + 1]; ++k) {
+  });
+  ForEachShardLocked(mask, [&](Shard& shard) {
+    shard.mu.AssertHeld();  // ForEachShardLocked holds it.
+    for (uint32_t k = start[shard.index]; k < start[shard.index + 1]; ++k) {
       Target& target = *targets[k];
       uint32_t slot;
       if (const Channel* channel =
@@ -1462,7 +1467,31 @@ void MemoryStore::PrefetchChunk(std::vector<Plan>& plans, size_t count,
         target.slot_hint = slot;
       }
     }
+  });
+}
+
+template <typename Fn>
+void MemoryStore::ForEachShardLocked(uint32_t mask, Fn fn) {
+  while (mask != 0) {
+    uint32_t busy = 0;
+    for (size_t s = 0; s < kShards; ++s) {
+      if ((mask & (1u << s)) == 0) continue;
+      Shard& shard = *shards_[s];
+      if (!shard.mu.TryLock()) {
+        busy |= 1u << s;
+        continue;
+      }
+      fn(shard);
+      shard.mu.Unlock();
+    }
+    if (busy == 0) return;
+    // Every shard left is busy: wait for the first.
+    const size_t s = static_cast<size_t>(__builtin_ctz(busy));
+    Shard& shard = *shards_[s];
+    shard.mu.LockSpinning();
+    fn(shard);
     shard.mu.Unlock();
+    mask = busy & ~(1u << s);
   }
 }
 
