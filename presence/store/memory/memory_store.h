@@ -17,7 +17,10 @@
 //   heartbeat that extends a deadline touches only its record;
 // - state, named sessions and several sessions of one member are in side
 //   tables, so the common member (default session, no state) costs its
-//   record alone.
+//   record alone;
+// - channel records are found by name in a hash table, with a lossy cache
+//   of slots by hash bits in front that Batch() reads to prefetch many
+//   records at once (the record's name confirms each guess).
 // Names are interned (NameTable); a user -> channels index answers
 // WhereNow without taking any shard's lock while no member of the user's
 // channels is due. All told a membership costs about 20 bytes (10M
