@@ -477,7 +477,7 @@ class MemoryStore : public RestorableMemoryStore {
   absl::Status PlanHeartbeat(const HeartbeatRequest& request, Plan* plan) const;
 
   // Heartbeat and Leave with every shard of the plan locked, at `now` (the
-  // caller prefetches: PrefetchChannelsLocked, or Batch()'s PrefetchLocked).
+  // caller prefetches: PrefetchChannelsLocked, or Batch()'s PrefetchChunk).
   absl::Status HeartbeatLocked(const HeartbeatRequest& request,
                                const Plan& plan, absl::Time now);
 
@@ -513,9 +513,10 @@ class MemoryStore : public RestorableMemoryStore {
                  const std::vector<BatchEntryResult>& results);
 
   // Batch(): prefetches what the chunk plans[0..count) will look up (its
-  // channels' hash table slots, records and tree roots, noting the slots
-  // found in its targets' slot_hint), locking each of their shards twice;
-  // results[i] is plans[i]'s planning status.
+  // channels' slot cache entries, records and tree roots, noting the slots
+  // found in its targets' slot_hint), in three passes that each lock every
+  // shard involved once, one at a time; results[i] is plans[i]'s planning
+  // status.
   void PrefetchChunk(std::vector<Plan>& plans, size_t count,
                      const BatchEntryResult* results);
 
@@ -570,6 +571,16 @@ class MemoryStore : public RestorableMemoryStore {
   static size_t SlotCacheIndex(const Shard& shard, size_t hash)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
     return (hash >> 20) & (shard.slot_cache.size() - 1);
+  }
+
+  // The record target.slot_hint names if it still holds the target's
+  // channel (names are unique in a shard; a freed record's is empty), else
+  // nullptr.
+  static Channel* HintedChannelLocked(Shard& shard, const Target& target)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+    if (target.slot_hint == kNoSlot) return nullptr;
+    Channel& channel = shard.channels[target.slot_hint];
+    return channel.name == *target.name ? &channel : nullptr;
   }
 
   // Takes a slot for a new channel.
@@ -748,14 +759,10 @@ Channel* MemoryStore::FindChannelLocked(Shard& shard, absl::string_view name,
 
 Channel* MemoryStore::LiveChannelLocked(Shard& shard, const Target& target,
                                         absl::Time now, uint32_t* slot) {
-  Channel* channel = nullptr;
-  // The hinted record is still the channel while it holds its name (names
-  // are unique in a shard; a freed record's is empty), which spares the
-  // lookup; otherwise, or without a hint, look it up.
-  if (target.slot_hint != kNoSlot &&
-      shard.channels[target.slot_hint].name == *target.name) {
+  // A confirmed hint spares the lookup.
+  Channel* channel = HintedChannelLocked(shard, target);
+  if (channel != nullptr) {
     *slot = target.slot_hint;
-    channel = &shard.channels[*slot];
   } else {
     channel = FindChannelLocked(shard, *target.name, target.hash, slot);
   }
@@ -1501,9 +1508,8 @@ void MemoryStore::PrefetchChunk(std::vector<Plan>& plans, size_t count,
     shard.mu.AssertHeld();  // ForEachShardLocked holds it.
     for (uint32_t k = start[shard.index]; k < start[shard.index + 1]; ++k) {
       Target& target = *targets[k];
-      if (target.slot_hint != kNoSlot &&
-          shard.channels[target.slot_hint].name == *target.name) {
-        shard.channels[target.slot_hint].members.Prefetch();
+      if (const Channel* hinted = HintedChannelLocked(shard, target)) {
+        hinted->members.Prefetch();
         continue;
       }
       target.slot_hint = kNoSlot;

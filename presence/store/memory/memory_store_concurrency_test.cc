@@ -313,7 +313,9 @@ TEST(MemoryStoreConcurrencyTest, MassExpiryWhileTheChannelChanges) {
     ASSERT_TRUE(store->ExpireSessions().ok());
     stop = true;
     for (auto& thread : threads) thread.join();
-    absl::StatusOr<HereNowResult> big = presence.HereNow({{"big"}});
+    HereNowRequest here;
+    here.channels = {"big"};
+    absl::StatusOr<HereNowResult> big = presence.HereNow(here);
     ASSERT_TRUE(big.ok());
     EXPECT_EQ(static_cast<int>(big->channels[0].occupancy),
               tracker.occupancy("big"));

@@ -251,9 +251,6 @@ TEST_F(MemoryStoreTest, PagesOfABigChannelFollowUserIdOrder) {
   }
 }
 
-// Batch() applies each entry as Heartbeat() or Leave() would: two stores,
-// one fed batches and one the same entries one call at a time, give the
-// same answers and the same events.
 // Batch() prefetches a chunk's channels before applying its entries, and
 // remembers the record each was found in. Here an earlier entry frees that
 // record and the next one takes it for another channel of the same shard:
@@ -279,7 +276,9 @@ TEST_F(MemoryStoreTest, ABatchEntryFollowsItsChannelWhenTheRecordIsReused) {
   ASSERT_TRUE(result.ok()) << result.status();
   for (const BatchEntryResult& entry : result->results)
     ASSERT_TRUE(entry.status.ok()) << entry.status;
-  absl::StatusOr<HereNowResult> here = presence_->HereNow({{x, y}});
+  HereNowRequest both;
+  both.channels = {x, y};
+  absl::StatusOr<HereNowResult> here = presence_->HereNow(both);
   ASSERT_TRUE(here.ok());
   ASSERT_EQ(here->channels.size(), 2u);
   EXPECT_EQ(here->channels[0].name, x);
@@ -290,6 +289,9 @@ TEST_F(MemoryStoreTest, ABatchEntryFollowsItsChannelWhenTheRecordIsReused) {
               testing::ElementsAre(testing::Field(&Occupant::user_id, "b")));
 }
 
+// Batch() applies each entry as Heartbeat() or Leave() would: two stores,
+// one fed batches and one the same entries one call at a time, give the
+// same answers and the same events.
 TEST(MemoryStoreBatchTest, BatchesMatchSingleCalls) {
   Limits limits;
   limits.min_timeout_seconds = 1;
